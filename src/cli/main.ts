@@ -1,0 +1,2 @@
+// Replaced by the command-line tool (issue 5).
+export {};

@@ -1,0 +1,6 @@
+/**
+ * agent-stores: file-backed stores for the backend of an AI analysis agent.
+ * Contract: every name exported here is public API.
+ * @packageDocumentation
+ */
+export * from './storage/public.js';

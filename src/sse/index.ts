@@ -1,0 +1,2 @@
+// Replaced by the SSE helper (issue 5).
+export {};

@@ -1,0 +1,23 @@
+export { type Clock, nextStamp, systemClock } from './clock.js';
+export {
+  type DocumentAdapter,
+  DurableDocument,
+  type Mutation,
+  type Snapshot,
+  type Transaction,
+} from './document.js';
+export * from './errors.js';
+export { assertValidId, ID_PATTERN, isValidId } from './ids.js';
+export { dirOf, type FileIdentity, nodeIO, type StorageIO, sameIdentity } from './io.js';
+export {
+  type CorruptionPolicy,
+  type DocumentFormat,
+  emptySnapshot,
+  JsonFileAdapter,
+  type JsonFileOptions,
+  MemoryAdapter,
+  type StoreWarning,
+} from './json-file.js';
+export { acquireLock, type HeldLock, type LockOptions, lockPathOf } from './lock.js';
+export { type DocumentLocation, openDocument } from './open-document.js';
+export { parseInput, toJsonText } from './validate.js';

@@ -1,0 +1,304 @@
+import * as path from 'node:path';
+import type { z } from 'zod';
+import type { DocumentAdapter, Snapshot } from './document.js';
+import { CorruptStoreError, type StoreError, StoreIOError } from './errors.js';
+import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from './io.js';
+import { acquireLock, type LockOptions } from './lock.js';
+
+/** What a store keeps in its JSON file, and how older versions of the file are brought up to date. */
+export interface DocumentFormat<E, M, L> {
+  /** The `schemaVersion` this code writes. Files with a higher one are refused. */
+  readonly version: number;
+  readonly entry: z.ZodType<E>;
+  readonly meta: z.ZodType<M>;
+  readonly logRow: z.ZodType<L>;
+  /** The key of an entry in the document. */
+  keyOf(entry: E): string;
+  emptyMeta(): M;
+  /**
+   * `migrations[v]` turns a version-`v` document (parsed JSON) into a version-`v + 1` one.
+   * Applied in sequence on load; the file is rewritten in the new version on the next write.
+   */
+  readonly migrations?: Readonly<Record<number, (doc: Record<string, unknown>) => Record<string, unknown>>>;
+}
+
+/** What a store does with a file it cannot read. */
+export type CorruptionPolicy = 'throw' | 'quarantine';
+
+/** Something a store wants its owner to know, without failing the operation. */
+export interface StoreWarning {
+  code: 'QUARANTINED';
+  file: string;
+  message: string;
+  /** Where the unreadable file was moved. */
+  movedTo: string;
+}
+
+/** Options shared by the JSON-file stores. */
+export interface JsonFileOptions<E, M, L> {
+  file: string;
+  format: DocumentFormat<E, M, L>;
+  /** @defaultValue 'throw' */
+  onCorrupt?: CorruptionPolicy | undefined;
+  onWarning?: ((warning: StoreWarning) => void) | undefined;
+  /** File-system seam, for fault-injection tests. @defaultValue the real file system */
+  io?: StorageIO | undefined;
+  lock?: LockOptions | undefined;
+}
+
+interface Cached<E, M, L> {
+  identity: FileIdentity | undefined;
+  snapshot?: Snapshot<E, M, L>;
+  error?: StoreError;
+}
+
+const HEAD_BYTES = 64;
+const REV_IN_HEAD = /"rev":(\d+)/;
+
+export function emptySnapshot<E, M, L>(format: DocumentFormat<E, M, L>): Snapshot<E, M, L> {
+  return { rev: 0, meta: format.emptyMeta(), entries: new Map(), log: [] };
+}
+
+/**
+ * Serialises a snapshot as readable JSON, one entry and one log row per line. Entries are
+ * immutable, so each one's text is cached and a write of 10,000 entries stringifies only the
+ * changed ones.
+ */
+class Serializer {
+  readonly #lines = new WeakMap<object, string>();
+
+  line(value: unknown): string {
+    if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+    let text = this.#lines.get(value);
+    if (text === undefined) {
+      text = JSON.stringify(value);
+      this.#lines.set(value, text);
+    }
+    return text;
+  }
+
+  document(version: number, snapshot: Snapshot<unknown, unknown, unknown>): string {
+    const entries = Array.from(snapshot.entries.values(), (entry) => this.line(entry));
+    const log = snapshot.log.map((row) => this.line(row));
+    return (
+      `{"schemaVersion":${version},"rev":${snapshot.rev},\n"meta":${JSON.stringify(snapshot.meta)},\n` +
+      `"entries":[${entries.length ? `\n${entries.join(',\n')}\n` : ''}],\n` +
+      `"log":[${log.length ? `\n${log.join(',\n')}\n` : ''}]}\n`
+    );
+  }
+}
+
+/**
+ * The file backend of a {@link DurableDocument}: a JSON file replaced atomically (temp file,
+ * fsync, rename, fsync of the directory) under a cross-process lock, read through a cache that
+ * one `stat` revalidates. A file that cannot be read is never overwritten.
+ */
+export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
+  readonly file: string;
+  readonly #format: DocumentFormat<E, M, L>;
+  readonly #io: StorageIO;
+  readonly #onCorrupt: CorruptionPolicy;
+  readonly #onWarning: ((warning: StoreWarning) => void) | undefined;
+  readonly #lockOptions: LockOptions | undefined;
+  readonly #serializer = new Serializer();
+  #cached: Cached<E, M, L> | undefined;
+  #loading: Promise<Snapshot<E, M, L>> | undefined;
+  #dirReady = false;
+
+  constructor(options: JsonFileOptions<E, M, L>) {
+    this.file = path.resolve(options.file);
+    this.#format = options.format;
+    this.#io = options.io ?? nodeIO;
+    this.#onCorrupt = options.onCorrupt ?? 'throw';
+    this.#onWarning = options.onWarning;
+    this.#lockOptions = options.lock;
+  }
+
+  async lock(): Promise<() => Promise<void>> {
+    await this.#ensureDir();
+    const held = await acquireLock(this.file, this.#lockOptions);
+    return () => held.release();
+  }
+
+  async load(locked: boolean): Promise<Snapshot<E, M, L>> {
+    const identity = this.#identify();
+    const cached = this.#cached;
+    if (cached && sameIdentity(identity, cached.identity) && (!locked || this.#headRevMatches(cached))) {
+      if (cached.error && !(locked && this.#onCorrupt === 'quarantine')) throw cached.error;
+      if (cached.snapshot) return cached.snapshot;
+    }
+    if (locked) return this.#parse(identity, true);
+    // Readers that arrive while a parse is under way share it.
+    this.#loading ??= this.#parse(identity, false).finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async write(next: Snapshot<E, M, L>): Promise<void> {
+    const text = this.#serializer.document(this.#format.version, next as Snapshot<unknown, unknown, unknown>);
+    try {
+      await this.#ensureDir();
+      await this.#io.writeAtomic(this.file, text, { fsync: true });
+      await this.#io.fsyncDir(path.dirname(this.file));
+    } catch (error) {
+      this.#cached = undefined;
+      throw new StoreIOError(this.file, 'writing', error);
+    }
+    this.#cached = { identity: this.#identify(), snapshot: next };
+  }
+
+  #identify(): FileIdentity | undefined {
+    try {
+      return this.#io.identify(this.file);
+    } catch (error) {
+      throw new StoreIOError(this.file, 'reading', error);
+    }
+  }
+
+  /** Under the lock, a `stat` is not proof enough (inode numbers are reused): compare revisions too. */
+  #headRevMatches(cached: Cached<E, M, L>): boolean {
+    if (!cached.snapshot || cached.identity === undefined) return true;
+    const head = this.#io.readHead(this.file, HEAD_BYTES);
+    const rev = head ? REV_IN_HEAD.exec(head.toString('utf8')) : null;
+    return rev !== null && Number(rev[1]) === cached.snapshot.rev;
+  }
+
+  async #ensureDir(): Promise<void> {
+    if (this.#dirReady) return;
+    try {
+      await this.#io.mkdirp(path.dirname(this.file));
+    } catch (error) {
+      throw new StoreIOError(path.dirname(this.file), 'creating the directory', error);
+    }
+    this.#dirReady = true;
+  }
+
+  async #parse(identity: FileIdentity | undefined, locked: boolean): Promise<Snapshot<E, M, L>> {
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await this.#io.readFile(this.file);
+    } catch (error) {
+      throw new StoreIOError(this.file, 'reading', error);
+    }
+    // The file may have been replaced between the stat and the read: identify what we read.
+    const readIdentity = bytes === undefined ? undefined : this.#identify();
+    if (bytes === undefined) {
+      const snapshot = emptySnapshot(this.#format);
+      this.#cached = { identity: undefined, snapshot };
+      return snapshot;
+    }
+    try {
+      const snapshot = this.#decode(bytes);
+      // If the file moved on while we read it, do not cache: the next read parses again.
+      this.#cached = sameIdentity(identity, readIdentity) ? { identity: readIdentity, snapshot } : undefined;
+      return snapshot;
+    } catch (error) {
+      if (!(error instanceof CorruptStoreError)) throw error;
+      if (this.#onCorrupt === 'quarantine') return this.#quarantine(error, locked);
+      this.#cached = { identity: readIdentity, error };
+      throw error;
+    }
+  }
+
+  #decode(bytes: Buffer): Snapshot<E, M, L> {
+    const format = this.#format;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(bytes.toString('utf8'));
+    } catch (error) {
+      throw new CorruptStoreError(this.file, `not valid JSON: ${(error as Error).message}`, { cause: error });
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new CorruptStoreError(this.file, 'not a JSON object');
+    }
+    let doc = raw as Record<string, unknown>;
+    const version = doc.schemaVersion;
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+      throw new CorruptStoreError(this.file, 'no valid schemaVersion');
+    }
+    if (version > format.version) {
+      throw new CorruptStoreError(
+        this.file,
+        `schemaVersion ${version} was written by a newer agent-stores (this one knows up to ${format.version}); upgrade the library`,
+      );
+    }
+    for (let v = version; v < format.version; v++) {
+      const migrate = format.migrations?.[v];
+      if (!migrate) throw new CorruptStoreError(this.file, `no migration from schemaVersion ${v}`);
+      doc = migrate(doc);
+    }
+    const rev = typeof doc.rev === 'number' && Number.isInteger(doc.rev) && doc.rev >= 0 ? doc.rev : undefined;
+    if (rev === undefined) throw new CorruptStoreError(this.file, 'no valid rev');
+    const meta = format.meta.safeParse(doc.meta ?? format.emptyMeta());
+    if (!meta.success) throw new CorruptStoreError(this.file, `meta: ${meta.error.issues[0]?.message}`);
+    if (!Array.isArray(doc.entries)) throw new CorruptStoreError(this.file, 'entries is not an array');
+    const entries = new Map<string, E>();
+    for (const [index, item] of doc.entries.entries()) {
+      const parsed = format.entry.safeParse(item);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new CorruptStoreError(this.file, `entries[${index}].${issue?.path.join('.')}: ${issue?.message}`);
+      }
+      entries.set(format.keyOf(parsed.data), parsed.data);
+    }
+    const rawLog = doc.log ?? [];
+    if (!Array.isArray(rawLog)) throw new CorruptStoreError(this.file, 'log is not an array');
+    const log: L[] = [];
+    for (const [index, item] of rawLog.entries()) {
+      const parsed = format.logRow.safeParse(item);
+      if (!parsed.success) throw new CorruptStoreError(this.file, `log[${index}]: ${parsed.error.issues[0]?.message}`);
+      log.push(parsed.data);
+    }
+    return { rev, meta: meta.data, entries, log };
+  }
+
+  /** Moves the unreadable file aside (under the lock) and starts empty. */
+  async #quarantine(error: CorruptStoreError, locked: boolean): Promise<Snapshot<E, M, L>> {
+    if (!locked) {
+      const release = await this.lock();
+      try {
+        return await this.load(true);
+      } finally {
+        await release();
+      }
+    }
+    const movedTo = `${this.file}.corrupt-${Date.now()}`;
+    try {
+      await this.#io.rename(this.file, movedTo);
+      await this.#io.fsyncDir(path.dirname(this.file));
+    } catch (cause) {
+      throw new StoreIOError(this.file, 'moving aside', cause);
+    }
+    const snapshot = emptySnapshot(this.#format);
+    this.#cached = { identity: undefined, snapshot };
+    this.#onWarning?.({
+      code: 'QUARANTINED',
+      file: this.file,
+      movedTo,
+      message: `${error.message.split(';')[0]}; moved to ${movedTo} and started empty`,
+    });
+    return snapshot;
+  }
+}
+
+/** The in-memory twin: the same document semantics, no disk. */
+export class MemoryAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
+  #snapshot: Snapshot<E, M, L>;
+
+  constructor(format: DocumentFormat<E, M, L>) {
+    this.#snapshot = emptySnapshot(format);
+  }
+
+  async lock(): Promise<() => Promise<void>> {
+    return async () => {};
+  }
+
+  async load(): Promise<Snapshot<E, M, L>> {
+    return this.#snapshot;
+  }
+
+  async write(next: Snapshot<E, M, L>): Promise<void> {
+    this.#snapshot = next;
+  }
+}

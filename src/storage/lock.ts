@@ -1,0 +1,166 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { LockError } from './errors.js';
+
+/** Options of {@link acquireLock}. */
+export interface LockOptions {
+  /**
+   * How long to keep trying while another live process holds the lock, in ms. `0` fails at once.
+   * @defaultValue 10_000
+   */
+  waitMs?: number;
+  /**
+   * After how many ms without a refresh a lock is stale and may be taken over, when its owner
+   * cannot be checked (another host, or no owner record). proper-lockfile refreshes held locks.
+   * @defaultValue 10_000
+   */
+  staleMs?: number;
+  /** Called when a held lock was taken away (its directory vanished or went stale under us). */
+  onCompromised?: (error: Error) => void;
+}
+
+/** A held lock. `release()` is idempotent. */
+export interface HeldLock {
+  release(): Promise<void>;
+  /** True once the lock was lost (see {@link LockOptions.onCompromised}). */
+  readonly compromised: boolean;
+}
+
+interface OwnerRecord {
+  pid: number;
+  host: string;
+}
+
+const HOST = os.hostname();
+const OWNER_FILE = 'owner.json';
+
+// proper-lockfile removes lock directories with rmdir; ours hold an owner record, so remove them whole.
+const lockFs = {
+  ...fs,
+  rmdir: (dir: string, callback: (error: NodeJS.ErrnoException | null) => void) =>
+    fs.rm(dir, { recursive: true, force: true }, callback),
+  rmdirSync: (dir: string) => fs.rmSync(dir, { recursive: true, force: true }),
+};
+
+/** The lock directory that guards `file`. */
+export function lockPathOf(file: string): string {
+  return `${file}.lock`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readOwner(lockDir: string): OwnerRecord | undefined {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(path.join(lockDir, OWNER_FILE), 'utf8')) as OwnerRecord;
+    return typeof parsed.pid === 'number' && typeof parsed.host === 'string' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the lock on `file` when its owner is a process of this host that no longer exists
+ * (killed with SIGKILL, say). Returns true when it removed one.
+ */
+function takeOverDeadOwner(file: string): boolean {
+  const lockDir = lockPathOf(file);
+  const owner = readOwner(lockDir);
+  if (owner === undefined || owner.host !== HOST || owner.pid === process.pid || isAlive(owner.pid)) return false;
+  // Move it aside first: a rename is atomic, so of two processes that saw the same dead owner
+  // only one removes it, and neither removes a lock the other has just taken.
+  const grave = `${lockDir}.dead-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    fs.renameSync(lockDir, grave);
+  } catch {
+    return false;
+  }
+  const moved = readOwner(grave);
+  if (moved?.pid !== owner.pid) {
+    // We raced another taker and moved its fresh lock: put it back if the place is still free.
+    try {
+      fs.renameSync(grave, lockDir);
+      return false;
+    } catch {
+      // Someone holds the place already; the moved lock's owner will be told its lock is compromised.
+    }
+  }
+  fs.rmSync(grave, { recursive: true, force: true });
+  return true;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Takes the cross-process lock that guards `file` (a directory `<file>.lock`, via proper-lockfile),
+ * waiting up to `waitMs` while a live owner holds it. A lock whose owner process is gone from this
+ * host is taken over at once; any other lock after `staleMs` without a refresh.
+ *
+ * @throws {@link LockError} when the lock could not be taken in time.
+ */
+export async function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+  const waitMs = options.waitMs ?? 10_000;
+  const staleMs = options.staleMs ?? 10_000;
+  const deadline = Date.now() + waitMs;
+  const lockDir = lockPathOf(file);
+  let compromised = false;
+  let delay = 1;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(file, {
+        realpath: false,
+        lockfilePath: lockDir,
+        stale: staleMs,
+        retries: 0,
+        fs: lockFs,
+        onCompromised: (error) => {
+          compromised = true;
+          options.onCompromised?.(error);
+        },
+      });
+      fs.writeFileSync(path.join(lockDir, OWNER_FILE), JSON.stringify({ pid: process.pid, host: HOST }));
+      let released = false;
+      return {
+        get compromised() {
+          return compromised;
+        },
+        async release() {
+          if (released) return;
+          released = true;
+          if (compromised) return;
+          try {
+            await release();
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ERELEASED') throw error;
+          }
+        },
+      };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+        continue;
+      }
+      if (code !== 'ELOCKED') throw new LockError(file, (error as Error).message, { cause: error });
+      if (takeOverDeadOwner(file)) continue;
+      if (Date.now() >= deadline) {
+        const owner = readOwner(lockDir);
+        const who = owner ? `process ${owner.pid} on ${owner.host}` : 'another process';
+        throw new LockError(
+          file,
+          `held by ${who}; waited ${waitMs} ms. If no such process runs, remove ${lockDir} or wait ${staleMs} ms for it to go stale`,
+        );
+      }
+      await sleep(delay + Math.random() * delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+}

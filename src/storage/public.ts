@@ -1,0 +1,7 @@
+// What users of the package see of the storage core: errors, the id rule, the clock type,
+// warning and corruption-policy types, and the file-system seam (for fault-injection tests).
+export { type Clock, systemClock } from './clock.js';
+export * from './errors.js';
+export { ID_PATTERN, isValidId } from './ids.js';
+export { type FileIdentity, nodeIO, type StorageIO } from './io.js';
+export type { CorruptionPolicy, StoreWarning } from './json-file.js';
