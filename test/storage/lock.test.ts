@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LockError } from '../../src/storage/errors.js';
+import { acquireLock, lockPathOf } from '../../src/storage/lock.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+});
+
+/** Starts a child that holds the lock on `file`; resolves once it has it. */
+function holdInChild(file: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures/hold-lock.ts'), file],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('locked')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`lock holder exited early (${code})`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.on('exit', () => resolve()),
+  );
+}
+
+describe('acquireLock', () => {
+  it('refuses with LockError while a live process holds the lock', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    await holdInChild(file);
+    await expect(acquireLock(file, { waitMs: 200 })).rejects.toBeInstanceOf(LockError);
+  });
+
+  it('takes over at once a lock whose owner process was killed', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    const child = await holdInChild(file);
+    child.kill('SIGKILL');
+    await exited(child);
+    expect(fs.existsSync(lockPathOf(file))).toBe(true);
+    // waitMs 0: no waiting for the stale timeout; the dead owner is detected by its pid.
+    const held = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
+    await held.release();
+    expect(fs.existsSync(lockPathOf(file))).toBe(false);
+  });
+
+  it('serialises two holders in one process', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    const first = await acquireLock(file);
+    const order: string[] = [];
+    const second = acquireLock(file, { waitMs: 5_000 }).then((held) => {
+      order.push('second');
+      return held;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    order.push('first releases');
+    await first.release();
+    await (await second).release();
+    expect(order).toEqual(['first releases', 'second']);
+  });
+});
