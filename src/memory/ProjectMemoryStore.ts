@@ -1,0 +1,359 @@
+import { z } from 'zod';
+import { type Clock, systemClock } from '../storage/clock.js';
+import type { DurableDocument } from '../storage/document.js';
+import { IllegalTransitionError, NotFoundError, ValidationError } from '../storage/errors.js';
+import type { StorageIO } from '../storage/io.js';
+import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
+import { openDocument } from '../storage/open-document.js';
+import { parseInput } from '../storage/validate.js';
+import { DISPUTE_WINDOW_MS, nextFeedbackStatus } from './feedback-status.js';
+import {
+  FeedbackRatingSchema,
+  type MemoryAuditRow,
+  MemoryAuditRowSchema,
+  MemoryEntryIdSchema,
+  type MemoryEvidence,
+  type MemoryListQuery,
+  MemoryListQuerySchema,
+  type MemoryPromotionPolicy,
+  type MemoryPromotionRequest,
+  MemoryPromotionRequestSchema,
+  type MemoryRecallHit,
+  type MemoryRecallQuery,
+  MemoryRecallQuerySchema,
+  type MemoryStatus,
+  type ProjectMemoryEntry,
+  ProjectMemoryEntrySchema,
+  type ProjectMemoryInput,
+  ProjectMemoryInputSchema,
+  type StoredMemoryScope,
+} from './schemas.js';
+
+/** Options of {@link ProjectMemoryStore}. */
+export interface ProjectMemoryStoreOptions {
+  /** The JSON file the store keeps its entries and audit log in. `createStores` names it `analysis_project_memory.json`. */
+  path: string;
+  /**
+   * Source of time for `createdAt`, `promotedAt`, `auditedAt` and the feedback windows.
+   * @defaultValue the system clock (`Date.now`)
+   */
+  clock?: Clock;
+  /**
+   * What to do with a file that cannot be read: `'throw'` raises `CorruptStoreError` on every
+   * operation and leaves the file alone; `'quarantine'` moves it aside and starts empty.
+   * @defaultValue 'throw'
+   */
+  onCorrupt?: CorruptionPolicy;
+  /** Told when the store had to do something noteworthy, such as quarantining its file. @defaultValue none */
+  onWarning?: (warning: StoreWarning) => void;
+  /** @internal File-system seam for fault-injection tests. @defaultValue the real file system */
+  io?: StorageIO;
+}
+
+/** Options of {@link ProjectMemoryStore.inMemory}. */
+export interface ProjectMemoryStoreMemoryOptions {
+  /** @defaultValue the system clock (`Date.now`) */
+  clock?: Clock;
+}
+
+/** Count of entries per scope, as returned by {@link ProjectMemoryStore.stats}. */
+export interface ProjectMemoryStats {
+  project: number;
+  world: number;
+}
+
+type Doc = DurableDocument<ProjectMemoryEntry, MemoryMeta, MemoryAuditRow>;
+type MemoryMeta = Record<string, never>;
+
+const MemoryMetaSchema = z.object({}) as unknown as z.ZodType<MemoryMeta>;
+
+/** How the store's JSON file is laid out (schemaVersion 1). */
+const projectMemoryFormat: DocumentFormat<ProjectMemoryEntry, MemoryMeta, MemoryAuditRow> = {
+  version: 1,
+  entry: ProjectMemoryEntrySchema,
+  meta: MemoryMetaSchema,
+  logRow: MemoryAuditRowSchema,
+  keyOf: (entry) => entry.entryId,
+  emptyMeta: () => ({}),
+};
+
+const SCOPE_RANK: Record<string, number> = { session: 0, project: 1, world: 2 };
+const TimeSchema = z.number().finite().nonnegative();
+
+// Set by `inMemory()` for the duration of one constructor call: the public constructor always opens a file.
+let openInMemory = false;
+
+function copyEvidence(evidence: MemoryEvidence): MemoryEvidence {
+  return evidence.range ? { ...evidence, range: { ...evidence.range } } : { ...evidence };
+}
+
+/** A deep copy by hand: several times faster than `structuredClone`, and `get()` is a hot path. */
+function copyEntry(entry: ProjectMemoryEntry): ProjectMemoryEntry {
+  const copy = { ...entry, tags: entry.tags.slice() };
+  if (entry.evidence) copy.evidence = entry.evidence.map(copyEvidence);
+  if (entry.promotionPolicy) copy.promotionPolicy = { ...entry.promotionPolicy };
+  return copy;
+}
+
+function copyAuditRow(row: MemoryAuditRow): MemoryAuditRow {
+  return { ...row, policy: { ...row.policy } };
+}
+
+/**
+ * Project- and world-scope memories of the analysis agent, kept in one JSON file, with the audit
+ * log of their promotions and the five-state feedback machine.
+ *
+ * Every write is one atomic replace of the file under a cross-process lock, applied to its
+ * current contents; concurrent calls in one process are committed together. Reads come from a
+ * cache that one `stat` revalidates, so another process's write is seen on the next read. Every
+ * record returned is a copy: changing it changes nothing in the store. Every input is validated
+ * before the file is touched.
+ */
+export class ProjectMemoryStore {
+  readonly #doc: Doc;
+  readonly #clock: Clock;
+
+  /**
+   * Opens the store on `options.path`. Nothing is read or created until the first operation.
+   * @throws ValidationError when `path` is not a non-empty string.
+   */
+  constructor(options: ProjectMemoryStoreOptions) {
+    this.#clock = options?.clock ?? systemClock;
+    if (openInMemory) {
+      this.#doc = openDocument(projectMemoryFormat, { memory: true });
+      return;
+    }
+    if (typeof options?.path !== 'string' || options.path === '') {
+      throw new ValidationError('ProjectMemoryStore needs a path: the JSON file to keep the memory in');
+    }
+    this.#doc = openDocument(projectMemoryFormat, {
+      file: options.path,
+      onCorrupt: options.onCorrupt,
+      onWarning: options.onWarning,
+      io: options.io,
+    });
+  }
+
+  /** The same store without a file, for unit tests: nothing outlives the instance. */
+  static inMemory(options: ProjectMemoryStoreMemoryOptions = {}): ProjectMemoryStore {
+    openInMemory = true;
+    try {
+      return new ProjectMemoryStore({ path: '', clock: options.clock });
+    } finally {
+      openInMemory = false;
+    }
+  }
+
+  /**
+   * Inserts `entry`, or replaces the whole stored entry with the same `entryId` (fields left out
+   * are not kept from the old one: to change one field, `get()` the entry, change it, `save()` it).
+   * `status` defaults to `provisional`, `tags` to `[]`, `createdAt` to now. The promotion audit
+   * log is not touched.
+   *
+   * @returns a copy of the stored entry.
+   * @throws ValidationError for a field of the wrong type or out of range, an unknown enum value,
+   *   `scope: 'session'`, a `project` entry without `projectKey`, a `world` entry without
+   *   `promotionPolicy`, or a policy whose trigger is not `user_feedback`, `reviewer_approval` or
+   *   `skill_eval_pass`.
+   */
+  async save(entry: ProjectMemoryInput): Promise<ProjectMemoryEntry> {
+    const input = parseInput(ProjectMemoryInputSchema, entry, 'memory entry');
+    const stored: ProjectMemoryEntry = { ...input, createdAt: input.createdAt ?? this.#now() };
+    await this.#doc.mutate((tx) => tx.put(stored.entryId, stored));
+    return copyEntry(stored);
+  }
+
+  /** A copy of the entry, or `undefined` when there is none with this id. */
+  async get(entryId: string): Promise<ProjectMemoryEntry | undefined> {
+    checkId(entryId);
+    const entry = (await this.#doc.read()).entries.get(entryId);
+    return entry && copyEntry(entry);
+  }
+
+  /**
+   * Removes the entry. Its rows in the promotion audit log stay.
+   * @returns `true` when it existed, `false` when there was nothing to remove (nothing is written then).
+   */
+  async remove(entryId: string): Promise<boolean> {
+    checkId(entryId);
+    // Skip the lock and the write when there is nothing to remove.
+    if (!(await this.#doc.read()).entries.has(entryId)) return false;
+    return this.#doc.mutate((tx) => tx.delete(entryId));
+  }
+
+  /**
+   * Copies of the entries that match every filter given, sorted by `entryId`. `projectKey`
+   * compares the entry's own `projectKey` (unlike {@link ProjectMemoryStore.recall}, world entries
+   * are not added); `anyOfTags` keeps entries with at least one of the tags (an empty list filters nothing).
+   */
+  async list(query: MemoryListQuery = {}): Promise<ProjectMemoryEntry[]> {
+    const { scope, projectKey, anyOfTags } = parseInput(MemoryListQuerySchema, query, 'list query');
+    const tags = anyOfTags?.length ? new Set(anyOfTags) : undefined;
+    const out: ProjectMemoryEntry[] = [];
+    for (const entry of (await this.#doc.read()).entries.values()) {
+      if (scope !== undefined && entry.scope !== scope) continue;
+      if (projectKey !== undefined && entry.projectKey !== projectKey) continue;
+      if (tags && !entry.tags.some((tag) => tags.has(tag))) continue;
+      out.push(copyEntry(entry));
+    }
+    return out.sort((a, b) => compareIds(a.entryId, b.entryId));
+  }
+
+  /**
+   * The `topK` entries most relevant to a query, best first, as `{ entry, score }` with copies.
+   *
+   * - Candidates: `project` entries (only those of `projectKey` when given) and `world` entries,
+   *   which apply to every project; `scope` keeps only one of the two.
+   * - Entries with an `unsupportedReason` and `rejected` entries are left out.
+   * - Score: with query `tags`, the share of the (distinct) query tags the entry carries, and
+   *   entries scoring 0 are left out; without tags (or with an empty list), the entry's `confidence`.
+   * - Ties: higher `confidence` first, then `entryId`.
+   *
+   * Never writes: not the file, not its modification time, no lock.
+   * @throws ValidationError when `topK` is not a positive integer or a filter has the wrong type.
+   */
+  async recall(query: MemoryRecallQuery = {}): Promise<MemoryRecallHit[]> {
+    const { scope, projectKey, tags, topK } = parseInput(MemoryRecallQuerySchema, query, 'recall query');
+    const wanted = tags?.length ? new Set(tags) : undefined;
+    const hits: { entry: ProjectMemoryEntry; score: number }[] = [];
+    for (const entry of (await this.#doc.read()).entries.values()) {
+      if (scope !== undefined && entry.scope !== scope) continue;
+      if (entry.scope === 'project' && projectKey !== undefined && entry.projectKey !== projectKey) continue;
+      if (entry.unsupportedReason !== undefined || entry.status === 'rejected') continue;
+      let score = entry.confidence;
+      if (wanted) {
+        let shared = 0;
+        for (const tag of new Set(entry.tags)) if (wanted.has(tag)) shared++;
+        if (shared === 0) continue;
+        score = shared / wanted.size;
+      }
+      hits.push({ entry, score });
+    }
+    hits.sort(
+      (a, b) =>
+        b.score - a.score || b.entry.confidence - a.entry.confidence || compareIds(a.entry.entryId, b.entry.entryId),
+    );
+    return hits.slice(0, topK).map(({ entry, score }) => ({ entry: copyEntry(entry), score }));
+  }
+
+  /**
+   * Promotes the entry under `policy`, and appends `{ entryId, policy, auditedAt }` to the audit
+   * log in the same atomic write. The entry's `scope` becomes `policy.toScope`, its
+   * `promotionLevel` goes up by one (from 0 when absent) and the policy is stored on it, with
+   * `promotedAt` defaulting to now. Promoting within the same scope (a re-confirmation) is allowed;
+   * lowering the scope is not.
+   *
+   * @returns a copy of the promoted entry.
+   * @throws ValidationError when the policy breaks a rule: trigger not in the enum, `toScope: 'session'`,
+   *   `toScope: 'world'` without `reviewer_approval`, `reviewer_approval` without `reviewer`,
+   *   `skill_eval_pass` without `evalCaseId`.
+   * @throws NotFoundError when there is no such entry.
+   * @throws IllegalTransitionError when `fromScope` is not the entry's scope, or `toScope` is below it.
+   */
+  async promote(entryId: string, policy: MemoryPromotionRequest): Promise<ProjectMemoryEntry> {
+    checkId(entryId);
+    const request = parseInput(MemoryPromotionRequestSchema, policy, 'promotion policy');
+    const now = this.#now();
+    const stored: MemoryPromotionPolicy = { ...request, promotedAt: request.promotedAt ?? now };
+    const promoted = await this.#doc.mutate((tx) => {
+      const entry = tx.get(entryId);
+      if (!entry) throw new NotFoundError('memory entry', entryId);
+      const { fromScope, toScope } = stored;
+      if (fromScope !== entry.scope) {
+        throw new IllegalTransitionError(
+          entryId,
+          entry.scope,
+          toScope,
+          `the policy's fromScope is '${fromScope}' but the entry is '${entry.scope}'; read the entry again before promoting it`,
+        );
+      }
+      if ((SCOPE_RANK[toScope] ?? 0) < (SCOPE_RANK[fromScope] ?? 0)) {
+        throw new IllegalTransitionError(entryId, entry.scope, toScope, 'a promotion never lowers the scope');
+      }
+      const next: ProjectMemoryEntry = {
+        ...entry,
+        scope: toScope as StoredMemoryScope,
+        promotionLevel: (entry.promotionLevel ?? 0) + 1,
+        promotionPolicy: stored,
+      };
+      tx.put(entryId, next);
+      tx.appendLog({ entryId, policy: stored, auditedAt: now });
+      return next;
+    });
+    return copyEntry(promoted);
+  }
+
+  /** Copies of every promotion audit row, oldest first, including those of removed entries. */
+  async promotionAudit(): Promise<MemoryAuditRow[]> {
+    return (await this.#doc.read()).log.map(copyAuditRow);
+  }
+
+  /** How many entries each scope holds. */
+  async stats(): Promise<ProjectMemoryStats> {
+    const stats: ProjectMemoryStats = { project: 0, world: 0 };
+    for (const entry of (await this.#doc.read()).entries.values()) stats[entry.scope]++;
+    return stats;
+  }
+
+  /**
+   * Records a user's rating of the entry and moves its status by the feedback machine
+   * (see `nextFeedbackStatus`): the first rating of a `provisional` entry decides; a reverse rating
+   * within 10 s of the first feedback is a misclick and the last one wins; after that `rejected` is
+   * final, and a reverse rating of `confirmed` makes it `disputed` (up to 24 h after the first
+   * feedback) or `disputed_late` (later). Sets `firstFeedbackAt` once and `lastFeedbackAt` always.
+   *
+   * @param now - when the rating was given. @defaultValue the store's clock
+   * @returns the entry's new status.
+   * @throws ValidationError for a rating other than `'positive'` / `'negative'` or a bad `now`.
+   * @throws NotFoundError when there is no such entry.
+   */
+  async applyFeedback(entryId: string, rating: 'positive' | 'negative', now?: number): Promise<MemoryStatus> {
+    checkId(entryId);
+    parseInput(FeedbackRatingSchema, rating, 'rating');
+    const at = now === undefined ? this.#now() : parseInput(TimeSchema, now, 'feedback time');
+    return this.#doc.mutate((tx) => {
+      const entry = tx.get(entryId);
+      if (!entry) throw new NotFoundError('memory entry', entryId);
+      const status = nextFeedbackStatus(entry, rating, at);
+      tx.put(entryId, { ...entry, status, firstFeedbackAt: entry.firstFeedbackAt ?? at, lastFeedbackAt: at });
+      return status;
+    });
+  }
+
+  /**
+   * Confirms every `provisional` entry created more than 24 h before `now` (nobody objected), in
+   * one write; nothing is written when there is none.
+   * @param now - @defaultValue the store's clock
+   * @returns how many entries were confirmed.
+   */
+  async sweepAutoConfirm(now?: number): Promise<number> {
+    const at = now === undefined ? this.#now() : parseInput(TimeSchema, now, 'sweep time');
+    const due = (entry: ProjectMemoryEntry) =>
+      entry.status === 'provisional' && at - entry.createdAt > DISPUTE_WINDOW_MS;
+    // Nothing due in the cached view: no lock, no write.
+    let any = false;
+    for (const entry of (await this.#doc.read()).entries.values()) if ((any = due(entry))) break;
+    if (!any) return 0;
+    return this.#doc.mutate((tx) => {
+      const confirmed = [...tx.values()].filter(due);
+      for (const entry of confirmed) tx.put(entry.entryId, { ...entry, status: 'confirmed' });
+      return confirmed.length;
+    });
+  }
+
+  /** The clock's time, checked: a broken clock must not put an unreadable value in the file. */
+  #now(): number {
+    return parseInput(TimeSchema, this.#clock(), 'clock() result');
+  }
+}
+
+/** Plain code-unit order: the same on every machine, unlike `localeCompare`. */
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Cheap check on the hot path; zod only runs to explain a bad id. */
+function checkId(entryId: unknown): asserts entryId is string {
+  if (typeof entryId === 'string' && entryId.length > 0 && entryId.length <= 256 && /\S/.test(entryId)) return;
+  parseInput(MemoryEntryIdSchema, entryId, 'entryId');
+}

@@ -1,0 +1,8 @@
+export { DISPUTE_WINDOW_MS, type FeedbackState, MISCLICK_WINDOW_MS, nextFeedbackStatus } from './feedback-status.js';
+export {
+  type ProjectMemoryStats,
+  ProjectMemoryStore,
+  type ProjectMemoryStoreMemoryOptions,
+  type ProjectMemoryStoreOptions,
+} from './ProjectMemoryStore.js';
+export * from './schemas.js';
