@@ -4,3 +4,5 @@
  * @packageDocumentation
  */
 export * from './storage/public.js';
+export * from './memory/index.js';
+export * from './feedback/index.js';

@@ -1,0 +1,228 @@
+import { z } from 'zod';
+import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
+import type { DurableDocument } from '../storage/document.js';
+import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../storage/errors.js';
+import type { StorageIO } from '../storage/io.js';
+import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
+import { openDocument } from '../storage/open-document.js';
+import { parseInput } from '../storage/validate.js';
+import {
+  type FeedbackPipelineEntry,
+  FeedbackPipelineEntrySchema,
+  type PipelineAdvanceInput,
+  PipelineAdvanceInputSchema,
+  type PipelineCreateInput,
+  PipelineCreateInputSchema,
+  PipelineEntryIdSchema,
+  type PipelineHistoryRow,
+  type PipelineListQuery,
+  PipelineListQuerySchema,
+  type PipelineMeta,
+  PipelineMetaSchema,
+  PipelineStageSchema,
+  type PipelineStats,
+} from './schemas.js';
+import { canAdvance, transitionHint } from './transitions.js';
+
+/** Options of {@link FeedbackPipeline}. */
+export interface FeedbackPipelineOptions {
+  /** The JSON file the pipeline keeps its entries in. `createStores` names it `feedback_pipeline.json`. */
+  path: string;
+  /**
+   * Source of time for `updatedAt` and history rows (made strictly increasing by the store).
+   * @defaultValue the system clock (`Date.now`)
+   */
+  clock?: Clock;
+  /**
+   * What to do with a file that cannot be read: `'throw'` raises `CorruptStoreError` on every
+   * operation and leaves the file alone; `'quarantine'` moves it aside and starts empty.
+   * @defaultValue 'throw'
+   */
+  onCorrupt?: CorruptionPolicy;
+  /** Told when the store had to do something noteworthy, such as quarantining its file. @defaultValue none */
+  onWarning?: (warning: StoreWarning) => void;
+  /** @internal File-system seam for fault-injection tests. @defaultValue the real file system */
+  io?: StorageIO;
+}
+
+/** Options of {@link FeedbackPipeline.inMemory}. */
+export interface FeedbackPipelineMemoryOptions {
+  /** @defaultValue the system clock (`Date.now`) */
+  clock?: Clock;
+}
+
+type Doc = DurableDocument<FeedbackPipelineEntry, PipelineMeta, never>;
+
+/** How the pipeline's JSON file is laid out (schemaVersion 1). It has no log. */
+const pipelineFormat: DocumentFormat<FeedbackPipelineEntry, PipelineMeta, never> = {
+  version: 1,
+  entry: FeedbackPipelineEntrySchema,
+  meta: PipelineMetaSchema,
+  logRow: z.never(),
+  keyOf: (entry) => entry.entryId,
+  emptyMeta: () => ({ highWater: 0 }),
+};
+
+const TimeSchema = z.number().finite().nonnegative();
+
+// Set by `inMemory()` for the duration of one constructor call: the public constructor always opens a file.
+let openInMemory = false;
+
+/** A deep copy by hand: `get()` is a hot path and this is several times faster than `structuredClone`. */
+function copyEntry(entry: FeedbackPipelineEntry): FeedbackPipelineEntry {
+  const copy = { ...entry, history: entry.history.map((row) => ({ ...row })) };
+  if (entry.case) copy.case = { ...entry.case };
+  return copy;
+}
+
+/**
+ * The pipeline that turns user feedback into evaluation cases and skills:
+ * `feedback → case_draft → skill_draft → reviewed → merged`, with `rejected` reachable from every
+ * non-terminal stage. Kept in one JSON file, written atomically under a cross-process lock.
+ *
+ * `updatedAt` is strictly increasing across every process sharing the file: the highest value
+ * ever issued is kept in the file and re-read under the lock on each write, so it survives
+ * restarts, removals and clocks that stand still or step back. Every record returned is a copy.
+ */
+export class FeedbackPipeline {
+  readonly #doc: Doc;
+  readonly #clock: Clock;
+
+  /**
+   * Opens the pipeline on `options.path`. Nothing is read or created until the first operation.
+   * @throws ValidationError when `path` is not a non-empty string.
+   */
+  constructor(options: FeedbackPipelineOptions) {
+    this.#clock = options?.clock ?? systemClock;
+    if (openInMemory) {
+      this.#doc = openDocument(pipelineFormat, { memory: true });
+      return;
+    }
+    if (typeof options?.path !== 'string' || options.path === '') {
+      throw new ValidationError('FeedbackPipeline needs a path: the JSON file to keep the pipeline in');
+    }
+    this.#doc = openDocument(pipelineFormat, {
+      file: options.path,
+      onCorrupt: options.onCorrupt,
+      onWarning: options.onWarning,
+      io: options.io,
+    });
+  }
+
+  /** The same pipeline without a file, for unit tests: nothing outlives the instance. */
+  static inMemory(options: FeedbackPipelineMemoryOptions = {}): FeedbackPipeline {
+    openInMemory = true;
+    try {
+      return new FeedbackPipeline({ path: '', clock: options.clock });
+    } finally {
+      openInMemory = false;
+    }
+  }
+
+  /**
+   * Starts an entry at stage `feedback`, with a history of that one stage.
+   * @returns a copy of the new entry.
+   * @throws ValidationError when `entryId` or `feedbackId` is missing, blank or not a string.
+   * @throws ConflictError when an entry with this `entryId` exists.
+   */
+  async create(input: PipelineCreateInput): Promise<FeedbackPipelineEntry> {
+    const { entryId, feedbackId } = parseInput(PipelineCreateInputSchema, input, 'pipeline entry');
+    const created = await this.#doc.mutate((tx) => {
+      if (tx.has(entryId)) {
+        throw new ConflictError(`pipeline entry '${entryId}' already exists; advance it, or pick another entryId`);
+      }
+      const updatedAt = this.#stamp(tx.meta);
+      const entry: FeedbackPipelineEntry = {
+        entryId,
+        feedbackId,
+        stage: 'feedback',
+        updatedAt,
+        history: [{ stage: 'feedback', at: updatedAt }],
+      };
+      tx.setMeta({ highWater: updatedAt });
+      tx.put(entryId, entry);
+      return entry;
+    });
+    return copyEntry(created);
+  }
+
+  /**
+   * Moves the entry to `change.stage` by the transition table (see `PIPELINE_TRANSITIONS`) and
+   * appends `{ stage, at, reviewer? }` to its history. `reviewed`, `merged` and `rejected` need a
+   * non-blank `reviewer`, stored trimmed (on the history row and as the entry's latest
+   * `reviewer`). A `case` or `skillDraftId` given replaces the previous one; left out, the
+   * previous one is carried forward.
+   *
+   * @returns a copy of the advanced entry.
+   * @throws ValidationError for an unknown stage, a missing or blank reviewer where one is needed,
+   *   or a malformed `case` / `skillDraftId`.
+   * @throws NotFoundError when there is no such entry.
+   * @throws IllegalTransitionError when the table does not allow the move (terminal stages allow none).
+   */
+  async advance(entryId: string, change: PipelineAdvanceInput): Promise<FeedbackPipelineEntry> {
+    checkId(entryId);
+    const input = parseInput(PipelineAdvanceInputSchema, change, 'pipeline advance');
+    const advanced = await this.#doc.mutate((tx) => {
+      const entry = tx.get(entryId);
+      if (!entry) throw new NotFoundError('pipeline entry', entryId);
+      if (!canAdvance(entry.stage, input.stage)) {
+        throw new IllegalTransitionError(entryId, entry.stage, input.stage, transitionHint(entry.stage));
+      }
+      const updatedAt = this.#stamp(tx.meta);
+      const row: PipelineHistoryRow = { stage: input.stage, at: updatedAt };
+      const next: FeedbackPipelineEntry = { ...entry, stage: input.stage, updatedAt, history: [...entry.history, row] };
+      if (input.reviewer !== undefined) row.reviewer = next.reviewer = input.reviewer;
+      if (input.case !== undefined) next.case = input.case;
+      if (input.skillDraftId !== undefined) next.skillDraftId = input.skillDraftId;
+      tx.setMeta({ highWater: updatedAt });
+      tx.put(entryId, next);
+      return next;
+    });
+    return copyEntry(advanced);
+  }
+
+  /** A copy of the entry, or `undefined` when there is none with this id. */
+  async get(entryId: string): Promise<FeedbackPipelineEntry | undefined> {
+    checkId(entryId);
+    const entry = (await this.#doc.read()).entries.get(entryId);
+    return entry && copyEntry(entry);
+  }
+
+  /**
+   * Removes the entry. Later `updatedAt` values stay above its own.
+   * @returns `true` when it existed, `false` when there was nothing to remove (nothing is written then).
+   */
+  async remove(entryId: string): Promise<boolean> {
+    checkId(entryId);
+    if (!(await this.#doc.read()).entries.has(entryId)) return false;
+    return this.#doc.mutate((tx) => tx.delete(entryId));
+  }
+
+  /** Copies of the entries (only those at `stage`, when given), newest `updatedAt` first. */
+  async list(query: PipelineListQuery = {}): Promise<FeedbackPipelineEntry[]> {
+    const { stage } = parseInput(PipelineListQuerySchema, query, 'list query');
+    const out: FeedbackPipelineEntry[] = [];
+    for (const entry of (await this.#doc.read()).entries.values()) {
+      if (stage === undefined || entry.stage === stage) out.push(copyEntry(entry));
+    }
+    return out.sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  /** How many entries are at each stage; every stage is present, with 0 when none. */
+  async stats(): Promise<PipelineStats> {
+    const stats = Object.fromEntries(PipelineStageSchema.options.map((stage) => [stage, 0])) as PipelineStats;
+    for (const entry of (await this.#doc.read()).entries.values()) stats[entry.stage]++;
+    return stats;
+  }
+
+  /** The next `updatedAt`: the clock's time, or one more than the highest stamp the file has held. */
+  #stamp(meta: PipelineMeta): number {
+    return nextStamp(meta.highWater, parseInput(TimeSchema, this.#clock(), 'clock() result'));
+  }
+}
+
+/** Cheap check on the hot path; zod only runs to explain a bad id. */
+function checkId(entryId: unknown): asserts entryId is string {
+  if (typeof entryId === 'string' && entryId.length > 0 && entryId.length <= 256 && /\S/.test(entryId)) return;
+  parseInput(PipelineEntryIdSchema, entryId, 'entryId');
+}

@@ -1,0 +1,7 @@
+export {
+  FeedbackPipeline,
+  type FeedbackPipelineMemoryOptions,
+  type FeedbackPipelineOptions,
+} from './FeedbackPipeline.js';
+export * from './schemas.js';
+export { canAdvance, PIPELINE_TRANSITIONS } from './transitions.js';
