@@ -17,9 +17,9 @@ export interface StreamableEvent {
  */
 export interface RunEventSource {
   follow(runId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<StreamableEvent>;
-  lastCursor(runId: string): Promise<number>;
-  isSealed(runId: string): Promise<boolean>;
-  runIds(): Promise<readonly string[]>;
+  lastCursor(runId: string): Promise<number> | number;
+  isSealed(runId: string): Promise<boolean> | boolean;
+  runIds(): Promise<readonly string[]> | readonly string[];
 }
 
 /** Options of {@link streamRunEvents}. */

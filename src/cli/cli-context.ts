@@ -1,0 +1,67 @@
+import * as fs from 'node:fs';
+import { createStores } from '../create-stores.js';
+
+/** The stores a command works on, as `createStores` opens them. */
+export type OpenStores = Awaited<ReturnType<typeof createStores>>;
+
+/** Where a command writes; a seam so tests and the entry point can wire real streams. */
+export interface CliOutput {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** True when stderr is a terminal (progress bars are drawn only then). */
+  stderrIsTTY: boolean;
+  /** Aborted when the user presses Ctrl-C, so `--follow` can stop cleanly. */
+  interrupt: AbortSignal;
+}
+
+/** A run of one command: the root it works on, its output, and the stores, opened on first use. */
+export class CliContext {
+  #stores: OpenStores | undefined;
+
+  constructor(
+    readonly root: string,
+    readonly output: CliOutput,
+  ) {}
+
+  /** Writes one line to stdout. */
+  out(line = ''): void {
+    this.output.stdout.write(`${line}\n`);
+  }
+
+  /** Writes one line to stderr. */
+  err(line: string): void {
+    this.output.stderr.write(`${line}\n`);
+  }
+
+  /**
+   * The stores under `--root`. The root must exist: the tool inspects logs, it never creates an
+   * empty `logs/` directory because of a mistyped path.
+   */
+  async stores(): Promise<OpenStores> {
+    if (this.#stores) return this.#stores;
+    let isDir = false;
+    try {
+      isDir = fs.statSync(this.root).isDirectory();
+    } catch {
+      // Reported below.
+    }
+    if (!isDir) throw new MissingRootError(this.root);
+    this.#stores = await createStores({ root: this.root });
+    return this.#stores;
+  }
+
+  /** Closes the stores if they were opened. */
+  async close(): Promise<void> {
+    const stores = this.#stores;
+    this.#stores = undefined;
+    await stores?.close();
+  }
+}
+
+/** `--root` names no directory. Exit code 1. */
+export class MissingRootError extends Error {
+  constructor(readonly root: string) {
+    super(`no logs directory at '${root}': pass --root DIR (the directory your app gives createStores)`);
+    this.name = 'MissingRootError';
+  }
+}

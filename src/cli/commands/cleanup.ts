@@ -1,0 +1,80 @@
+import type { AnalysisRun } from '../../runs/index.js';
+import type { CliCommand } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { stringOption } from '../option-values.js';
+import { formatDuration, parseDuration } from '../parse-duration.js';
+import { UsageError } from '../usage-error.js';
+
+interface Plan {
+  kept: string[];
+  abandoned: string[];
+  deleted: string[];
+}
+
+/** What `cleanup` would do, judged the way AnalysisRunStore.cleanup judges. Reads only. */
+function plan(runs: readonly AnalysisRun[], retentionMs: number, staleMs: number, now: number): Plan {
+  const result: Plan = { kept: [], abandoned: [], deleted: [] };
+  for (const run of runs) {
+    if (run.status === 'pending' || run.status === 'running') {
+      const alive = Math.max(run.heartbeatAt ?? 0, run.startedAt ?? 0, run.createdAt);
+      (now - alive > staleMs ? result.abandoned : result.kept).push(run.runId);
+    } else {
+      const ended = run.completedAt ?? run.updatedAt;
+      (now - ended > retentionMs ? result.deleted : result.kept).push(run.runId);
+    }
+  }
+  return result;
+}
+
+/** `agent-stores cleanup`: fail abandoned runs and delete old finished ones. */
+export const cleanup: CliCommand = {
+  name: 'cleanup',
+  summary: 'fail runs whose heartbeat stopped; delete old finished runs',
+  synopsis: 'cleanup [--retention 7d] [--stale 90s] [--dry-run] [--json]',
+  description: [
+    'Runs AnalysisRunStore.cleanup on the logs directory:',
+    '  - a pending or running run whose last heartbeat is older than --stale becomes failed',
+    "    (error.code 'heartbeat_stale') and its event log gets a terminal 'error' event;",
+    '  - a finished run that ended more than --retention ago is deleted with its event log;',
+    '  - everything else is kept, however old, while its heartbeat is fresh.',
+    'Durations take a unit: 500ms, 90s, 15m, 12h, 7d.',
+  ].join('\n'),
+  options: {
+    retention: { type: 'string', default: '7d' },
+    stale: { type: 'string', default: '90s' },
+    'dry-run': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+  optionHelp: [
+    ['--retention D', 'keep finished runs this long (default: 7d)'],
+    ['--stale D', 'a live run with no heartbeat for this long is abandoned (default: 90s)'],
+    ['--dry-run', 'print what would happen; change nothing'],
+    ['--json', 'print the result as one JSON object {kept, abandoned, deleted}'],
+  ],
+  positionals: [],
+  async run(ctx, values) {
+    const retentionMs = parseDuration(stringOption(values, 'retention')!, '--retention');
+    const staleAfterMs = parseDuration(stringOption(values, 'stale')!, '--stale');
+    if (staleAfterMs === 0) throw new UsageError('--stale must be more than 0');
+    const { runs } = await ctx.stores();
+    const dryRun = values['dry-run'] === true;
+    const report = dryRun
+      ? plan(await runs.list(), retentionMs, staleAfterMs, Date.now())
+      : await runs.cleanup({ retentionMs, staleAfterMs });
+    if (values.json) {
+      ctx.out(JSON.stringify({ dryRun, ...report }));
+      return EXIT.ok;
+    }
+    const verb = dryRun
+      ? { abandoned: 'would fail', deleted: 'would delete' }
+      : { abandoned: 'failed', deleted: 'deleted' };
+    for (const runId of report.abandoned)
+      ctx.out(`${verb.abandoned} ${runId}: no heartbeat for over ${formatDuration(staleAfterMs)}`);
+    for (const runId of report.deleted)
+      ctx.out(`${verb.deleted} ${runId}: finished over ${formatDuration(retentionMs)} ago`);
+    ctx.out(
+      `${dryRun ? 'dry run, nothing changed: ' : ''}${report.abandoned.length} abandoned, ${report.deleted.length} deleted, ${report.kept.length} kept`,
+    );
+    return EXIT.ok;
+  },
+};

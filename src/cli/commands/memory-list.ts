@@ -1,0 +1,50 @@
+import type { CliCommand } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { formatTime } from '../format-time.js';
+import { choiceOption, listOption, stringOption } from '../option-values.js';
+import { textTable } from '../text-table.js';
+
+/** `agent-stores memory list`: the project memory entries. */
+export const memoryList: CliCommand = {
+  name: 'memory list',
+  summary: 'list project memory entries',
+  synopsis: 'memory list [--scope project|world] [--project KEY] [--tags a,b] [--json]',
+  description: 'Lists the entries of analysis_project_memory.json, sorted by entryId.',
+  options: {
+    scope: { type: 'string' },
+    project: { type: 'string' },
+    tags: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+  optionHelp: [
+    ['--scope S', 'only entries of this scope: project or world'],
+    ['--project KEY', 'only entries of this projectKey'],
+    ['--tags a,b', 'only entries with at least one of these tags'],
+    ['--json', 'one JSON entry per line (NDJSON)'],
+  ],
+  positionals: [],
+  async run(ctx, values) {
+    const scope = choiceOption(values, 'scope', ['project', 'world'] as const);
+    const projectKey = stringOption(values, 'project');
+    const anyOfTags = listOption(values, 'tags');
+    const { memory } = await ctx.stores();
+    const entries = await memory.list({ scope, projectKey, anyOfTags });
+    if (values.json) {
+      for (const entry of entries) ctx.out(JSON.stringify(entry));
+      return EXIT.ok;
+    }
+    const rows = entries.map((entry) => [
+      entry.entryId,
+      entry.scope,
+      entry.status,
+      entry.confidence.toFixed(2),
+      entry.tags.join(','),
+      formatTime(entry.createdAt),
+      entry.insight,
+    ]);
+    for (const line of textTable(['ENTRY', 'SCOPE', 'STATUS', 'CONF', 'TAGS', 'CREATED', 'INSIGHT'], rows))
+      ctx.out(line);
+    ctx.out(`${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`);
+    return EXIT.ok;
+  },
+};

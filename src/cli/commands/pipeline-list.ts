@@ -1,0 +1,52 @@
+import { PipelineStageSchema } from '../../feedback/index.js';
+import type { CliCommand } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { formatTime } from '../format-time.js';
+import { choiceOption } from '../option-values.js';
+import { textTable } from '../text-table.js';
+
+const STAGES = PipelineStageSchema.options;
+
+/** `agent-stores pipeline list`: the feedback pipeline entries, newest first. */
+export const pipelineList: CliCommand = {
+  name: 'pipeline list',
+  summary: 'list feedback pipeline entries, newest first',
+  synopsis: `pipeline list [--stage ${STAGES.join('|')}] [--json]`,
+  description: 'Lists the entries of feedback_pipeline.json, most recently updated first, with a count per stage.',
+  options: {
+    stage: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+  optionHelp: [
+    ['--stage S', `only entries at this stage: ${STAGES.join(', ')}`],
+    ['--json', 'one JSON entry per line (NDJSON)'],
+  ],
+  positionals: [],
+  async run(ctx, values) {
+    const stage = choiceOption(values, 'stage', STAGES);
+    const { pipeline } = await ctx.stores();
+    const entries = await pipeline.list({ stage });
+    if (values.json) {
+      for (const entry of entries) ctx.out(JSON.stringify(entry));
+      return EXIT.ok;
+    }
+    const rows = entries.map((entry) => [
+      entry.entryId,
+      entry.stage,
+      entry.feedbackId,
+      entry.case?.caseId ?? '-',
+      entry.skillDraftId ?? '-',
+      entry.reviewer ?? '-',
+      formatTime(entry.updatedAt),
+    ]);
+    for (const line of textTable(['ENTRY', 'STAGE', 'FEEDBACK', 'CASE', 'SKILL DRAFT', 'REVIEWER', 'UPDATED'], rows)) {
+      ctx.out(line);
+    }
+    const stats = await pipeline.stats();
+    const counts = STAGES.filter((s) => stats[s] > 0).map((s) => `${s} ${stats[s]}`);
+    ctx.out(
+      `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}${counts.length ? ` (all: ${counts.join(', ')})` : ''}`,
+    );
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,103 @@
+import * as path from 'node:path';
+import { CorruptStoreError } from '../../storage/errors.js';
+import type { CliCommand } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { ProgressBar } from '../progress-bar.js';
+
+/** Above this many files a progress bar is drawn (on a terminal), and sound files are not listed one by one. */
+const MANY = 20;
+
+interface Finding {
+  file: string;
+  /** `ok`, `repaired`, or `problem`. */
+  state: 'ok' | 'repaired' | 'problem';
+  detail: string;
+}
+
+/** `agent-stores verify`: check every event log and JSON file; repair what can be repaired safely. */
+export const verify: CliCommand = {
+  name: 'verify',
+  summary: 'check every event log and JSON file; --repair fixes torn tails and indexes',
+  synopsis: 'verify [--repair] [--json]',
+  description: [
+    'Reads every file under the logs directory and reports what is wrong:',
+    '  - event logs: a torn last line (a crash mid-write), a stale or missing index, damage inside;',
+    '  - JSON stores: a file that cannot be parsed or fails its schema.',
+    'With --repair, torn tails are cut and indexes rebuilt from the logs (an acknowledged event is',
+    'never cut). Damaged JSON files and damage inside a log are left for a person to fix.',
+    'Exit code 1 when a problem remains (without --repair: when any was found).',
+  ].join('\n'),
+  options: {
+    repair: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+  optionHelp: [
+    ['--repair', 'cut torn tails and rebuild indexes'],
+    ['--json', 'one JSON line per file: {file, state, detail}'],
+  ],
+  positionals: [],
+  async run(ctx, values) {
+    const repair = values.repair === true;
+    const stores = await ctx.stores();
+    const runIds = [...(await stores.events.runIds())].sort();
+    const jsonChecks: [string, () => Promise<unknown>][] = [
+      ['analysis_project_memory.json', () => stores.memory.list()],
+      ['feedback_pipeline.json', () => stores.pipeline.list()],
+      ['analysis_runs/', () => stores.runs.list()],
+    ];
+    const total = runIds.length + jsonChecks.length;
+    const many = total > MANY;
+    const bar = new ProgressBar(ctx.output.stderr, total, 'verifying', many && ctx.output.stderrIsTTY && !values.json);
+    const findings: Finding[] = [];
+    const report = (finding: Finding) => {
+      findings.push(finding);
+      if (values.json) return ctx.out(JSON.stringify(finding));
+      if (finding.state === 'ok' && many) return;
+      bar.clear();
+      ctx.out(`${finding.state.toUpperCase().padEnd(9)}${finding.file}  ${finding.detail}`);
+    };
+
+    for (const runId of runIds) {
+      const file = path.join('agent_events', `${runId}.ndjson`);
+      try {
+        const r = await stores.events.verify(runId, { repair });
+        const counts = `${r.events} events${r.sealed ? ', sealed' : ''}`;
+        const issues = [
+          r.tornTailBytes > 0 ? `torn tail of ${r.tornTailBytes} bytes` : '',
+          ...r.indexProblems.map((problem) => `index: ${problem}`),
+          r.corruption ? `damaged: ${r.corruption}` : '',
+        ].filter(Boolean);
+        if (r.ok) report({ file, state: 'ok', detail: counts });
+        else if (r.repaired && !r.corruption)
+          report({ file, state: 'repaired', detail: `${issues.join('; ')} (${counts})` });
+        else {
+          const advice = r.corruption ? 'fix the file by hand' : 'run verify --repair';
+          report({ file, state: 'problem', detail: `${issues.join('; ')}: ${advice}` });
+        }
+      } catch (error) {
+        report({ file, state: 'problem', detail: error instanceof Error ? error.message : String(error) });
+      }
+      bar.tick();
+    }
+    for (const [file, check] of jsonChecks) {
+      try {
+        await check();
+        report({ file, state: 'ok', detail: 'readable, schema valid' });
+      } catch (error) {
+        if (!(error instanceof CorruptStoreError)) throw error;
+        report({ file, state: 'problem', detail: error.message });
+      }
+      bar.tick();
+    }
+    bar.clear();
+
+    const count = (state: Finding['state']) => findings.filter((f) => f.state === state).length;
+    const problems = count('problem');
+    if (!values.json) {
+      ctx.out(
+        `verified ${findings.length} files: ${count('ok')} ok, ${count('repaired')} repaired, ${problems} with problems`,
+      );
+    }
+    return problems > 0 ? EXIT.failed : EXIT.ok;
+  },
+};
