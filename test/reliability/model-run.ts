@@ -78,6 +78,27 @@ export function checkParameters(numRuns: number): fc.Parameters<unknown> {
   };
 }
 
+/** With `FC_STATS=1`: how often each operation kind ended in each outcome, to show the sequences reach the interesting cases. */
+const tally = new Map<string, number>();
+function count(op: unknown, outcome: Outcome): void {
+  if (!process.env.FC_STATS) return;
+  const kind = (op as { t?: string }).t ?? '?';
+  const key = `${kind} → ${'error' in outcome ? outcome.error : 'ok'}`;
+  tally.set(key, (tally.get(key) ?? 0) + 1);
+}
+
+/** Prints and clears the tally collected with `FC_STATS=1`. */
+export function printTally(label: string): void {
+  if (!process.env.FC_STATS) return;
+  console.log(
+    `${label}\n${[...tally]
+      .sort()
+      .map(([key, n]) => `  ${key}: ${n}`)
+      .join('\n')}`,
+  );
+  tally.clear();
+}
+
 type Step<Op> = { kind: 'one'; op: Op } | { kind: 'batch'; ops: Op[] } | { kind: 'reopen' };
 
 function steps<Op>(
@@ -123,12 +144,16 @@ export async function checkModel<Op, Real, Model>(
           } else if (step.kind === 'one') {
             const got = await outcomeOf(() => spec.run(step.op, real));
             const want = await outcomeOf(() => spec.apply(step.op, model));
+            count(step.op, want);
             expect(got, where).toEqual(want);
           } else {
             // Issued together: the store may commit them as one batch, but in order.
             const got = await Promise.all(step.ops.map((op) => outcomeOf(() => spec.run(op, real))));
             const want: Outcome[] = [];
-            for (const op of step.ops) want.push(await outcomeOf(() => spec.apply(op, model)));
+            for (const op of step.ops) {
+              want.push(await outcomeOf(() => spec.apply(op, model)));
+              count(op, want[want.length - 1] as Outcome);
+            }
             expect(got, where).toEqual(want);
           }
           expect(await spec.observe(real), `${where}: state`).toEqual(spec.view(model));
@@ -144,4 +169,5 @@ export async function checkModel<Op, Real, Model>(
     }),
     checkParameters(options.numRuns),
   );
+  printTally(`model run (${options.file ? 'file' : 'memory'}, ${options.numRuns} sequences)`);
 }
