@@ -6,3 +6,4 @@
 export * from './storage/public.js';
 export * from './memory/index.js';
 export * from './feedback/index.js';
+export * from './events/index.js';

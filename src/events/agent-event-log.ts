@@ -1,0 +1,542 @@
+import { z } from 'zod';
+import { type Clock, systemClock } from '../storage/clock.js';
+import { PayloadTooLargeError, SealedLogError, StoreError, StoreIOError } from '../storage/errors.js';
+import { assertValidId } from '../storage/ids.js';
+import { parseInput, toJsonText } from '../storage/validate.js';
+import {
+  type AgentEvent,
+  type AppendEventInput,
+  AppendEventSchema,
+  type EventLogVerifyReport,
+  type EventLogWarning,
+  EventTypeSchema,
+  isValidEventType,
+  type ReadEventsOptions,
+  ReadEventsOptionsSchema,
+} from './agent-event.js';
+import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
+import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
+import { FileEventBackend } from './file-event-backend.js';
+import { MemoryEventBackend } from './memory-event-backend.js';
+
+/** The terminal event types when the option `terminalTypes` is not given. */
+export const DEFAULT_TERMINAL_TYPES: readonly string[] = ['analysis_completed', 'error', 'end'];
+
+const isFunction = (value: unknown) => typeof value === 'function';
+
+/** Options of {@link AgentEventLog}. */
+export const AgentEventLogOptionsSchema = z.object({
+  /** The directory that holds the runs' files (`<runId>.ndjson`, `<runId>.idx`); created on the first append. */
+  dir: z.string().min(1),
+  /**
+   * `fsync`: `append` resolves once the event is on disk (one `fdatasync` per batch).
+   * `flush`: once it is handed to the OS (survives a crash of the process, not of the machine).
+   * Terminal events are always fsynced.
+   * @defaultValue 'fsync'
+   */
+  durability: z.enum(['fsync', 'flush']).optional(),
+  /**
+   * Event types that end a run and seal its log.
+   * @defaultValue ['analysis_completed', 'error', 'end']
+   */
+  terminalTypes: z.array(EventTypeSchema).optional(),
+  /**
+   * Largest event accepted, in bytes of its NDJSON line (cursor digits not counted).
+   * @defaultValue 1 MiB
+   */
+  maxEventBytes: z.number().int().positive().optional(),
+  /** Source of the events' `at`. @defaultValue the system clock */
+  clock: z.custom<Clock>(isFunction, 'clock must be a function').optional(),
+  /** File-system seam, for fault-injection tests. @defaultValue the real file system */
+  io: z.custom<EventLogIO>((value) => typeof value === 'object' && value !== null, 'io must be an object').optional(),
+  /** The per-run writer lock. */
+  lock: z
+    .object({
+      /**
+       * How long an append waits for another live process to release the run's lock before it
+       * fails with `LockError`. A lock whose owner died on this host is taken over at once.
+       * @defaultValue 1_000
+       */
+      waitMs: z.number().int().nonnegative().optional(),
+      /**
+       * After how long without a refresh a lock of an unknown owner (another host) is taken over.
+       * @defaultValue 10_000
+       */
+      staleMs: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /**
+   * How often a follower checks the file when file-system notifications miss a change made by
+   * another process (network mounts, some containers). Notifications usually arrive first.
+   * @defaultValue 1_000
+   */
+  pollMs: z.number().int().positive().optional(),
+  /** Told when opening a run repaired it (a torn tail cut, the index rebuilt). */
+  onWarning: z.custom<(warning: EventLogWarning) => void>(isFunction, 'onWarning must be a function').optional(),
+});
+
+/** Options of {@link AgentEventLog}. */
+export type AgentEventLogOptions = z.input<typeof AgentEventLogOptionsSchema>;
+
+/** Options of {@link AgentEventLog.inMemory}: those that make sense without disk. */
+export type InMemoryEventLogOptions = Omit<AgentEventLogOptions, 'dir' | 'io' | 'lock' | 'pollMs' | 'onWarning'>;
+
+/** Options of {@link AgentEventLog.follow}. */
+export const FollowEventsOptionsSchema = z.object({
+  /** Start after this cursor (an SSE `Last-Event-ID`). @defaultValue 0 */
+  after: z.number().int().nonnegative().optional(),
+  /** Ends the stream when aborted. */
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+/** Options of {@link AgentEventLog.follow}. */
+export type FollowEventsOptions = z.infer<typeof FollowEventsOptionsSchema>;
+
+/** An append waiting for its batch. */
+interface Pending {
+  type: string;
+  at: number;
+  payload: unknown;
+  payloadText: string;
+  tail: string;
+  terminal: boolean;
+  resolve: (event: AgentEvent) => void;
+  reject: (error: unknown) => void;
+}
+
+/** What this process knows of a run it appends to. */
+interface RunState {
+  lastCursor: number;
+  sealed: boolean;
+  /** The backend has the run open for appending (lock held, state recovered). */
+  writable: boolean;
+  opening: Promise<void> | undefined;
+  waiting: Pending[];
+}
+
+/** A follower in this process, told directly about this process's appends. */
+interface Listener {
+  events(events: readonly AgentEvent[]): void;
+  end(): void;
+}
+
+const LINE_HEAD_BYTES = '{"cursor":'.length;
+
+/**
+ * The replayable event stream of each agent run: append-only NDJSON per run with a derived
+ * offset index, group commit, sealing by terminal events, crash recovery, and live follow.
+ *
+ * Files, under `dir`: `<runId>.ndjson` (one `{"cursor","type","at","payload"}` per line, readable
+ * with `tail -f`; the truth), `<runId>.idx` (8 bytes per cursor: the byte offset of its line;
+ * derived, rebuilt from the log when missing or wrong) and `<runId>.ndjson.lock` while a process
+ * writes the run. One process writes a run at a time; any number read it without locking.
+ *
+ * @example
+ * ```ts
+ * const events = new AgentEventLog({ dir: 'logs/agent_events' });
+ * await events.append('run-1', { type: 'progress', payload: { step: 1 } });
+ * for await (const event of events.follow('run-1', { after: lastEventId })) send(event);
+ * ```
+ */
+export class AgentEventLog {
+  static #memoryNext: MemoryEventBackend | undefined;
+
+  /**
+   * The same log without disk, for users' unit tests: same validation, cursors, sealing and
+   * follow behaviour; nothing survives the process.
+   */
+  static inMemory(options: InMemoryEventLogOptions = {}): AgentEventLog {
+    const terminal = new Set(options.terminalTypes ?? DEFAULT_TERMINAL_TYPES);
+    AgentEventLog.#memoryNext = new MemoryEventBackend(terminal);
+    try {
+      return new AgentEventLog({ ...options, dir: 'memory' });
+    } finally {
+      AgentEventLog.#memoryNext = undefined;
+    }
+  }
+
+  readonly #backend: EventBackend;
+  readonly #terminal: ReadonlySet<string>;
+  readonly #fsync: boolean;
+  readonly #maxEventBytes: number;
+  readonly #clock: Clock;
+  readonly #runs = new Map<string, RunState>();
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #background = new Set<Promise<void>>();
+  #queue: Array<Pending & { runId: string }> = [];
+  #scheduled = false;
+
+  /** @throws ValidationError when an option is invalid. */
+  constructor(options: AgentEventLogOptions) {
+    const memory = AgentEventLog.#memoryNext;
+    AgentEventLog.#memoryNext = undefined;
+    const parsed = parseInput(AgentEventLogOptionsSchema, options, 'AgentEventLog options');
+    this.#terminal = new Set(parsed.terminalTypes ?? DEFAULT_TERMINAL_TYPES);
+    this.#fsync = (parsed.durability ?? 'fsync') === 'fsync';
+    this.#maxEventBytes = parsed.maxEventBytes ?? 1024 * 1024;
+    this.#clock = parsed.clock ?? systemClock;
+    this.#backend =
+      memory ??
+      new FileEventBackend({
+        dir: parsed.dir,
+        io: parsed.io ?? nodeEventLogIO,
+        lock: parsed.lock ?? {},
+        maxLineBytes: this.#maxEventBytes + 64,
+        pollMs: parsed.pollMs ?? 1_000,
+        terminalTypes: this.#terminal,
+        onWarning: parsed.onWarning,
+      });
+  }
+
+  /**
+   * Appends an event to a run and returns it with its cursor. Resolves once the event is written
+   * (with `durability: 'fsync'`, on disk). Appends issued together, to one run or many, are
+   * committed together: one write and at most one fsync per run.
+   *
+   * The first append to a run in this process takes the run's writer lock (held until
+   * {@link close} or {@link delete}) and repairs what a crash left (a torn last line is cut, the
+   * index brought up to the log).
+   *
+   * @throws InvalidIdError when `runId` breaks the id rule; ValidationError for a bad `type` or a
+   * payload that is not JSON-serialisable; PayloadTooLargeError over `maxEventBytes` — all before
+   * any file is touched. SealedLogError after a terminal event; LockError when another process
+   * writes the run; StoreIOError when the disk refuses (the log stays as it was).
+   */
+  append(runId: string, input: AppendEventInput): Promise<AgentEvent> {
+    assertValidId(runId, 'runId');
+    if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
+      parseInput(AppendEventSchema, input, `event for run '${runId}'`);
+    }
+    const { type } = input;
+    const payload = input.payload === undefined ? null : input.payload;
+    const payloadText = toJsonText(payload, `the payload of the '${type}' event for run '${runId}'`);
+    const at = this.#clock();
+    const tail = `,"type":${JSON.stringify(type)},"at":${Number.isFinite(at) ? at : 0},"payload":${payloadText}}\n`;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
+    if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
+      const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
+      if (size > this.#maxEventBytes) return Promise.reject(new PayloadTooLargeError(size, this.#maxEventBytes));
+    }
+    return new Promise<AgentEvent>((resolve, reject) => {
+      this.#queue.push({
+        runId,
+        type,
+        at,
+        payload,
+        payloadText,
+        tail,
+        terminal: this.#terminal.has(type),
+        resolve,
+        reject,
+      });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // Let every append of this tick join the batch.
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    const firstRun = batch[0]?.runId;
+    if (batch.every((pending) => pending.runId === firstRun)) {
+      if (firstRun !== undefined) this.#submit(firstRun, batch);
+      return;
+    }
+    const byRun = new Map<string, Pending[]>();
+    for (const pending of batch) {
+      const list = byRun.get(pending.runId);
+      if (list) list.push(pending);
+      else byRun.set(pending.runId, [pending]);
+    }
+    for (const [runId, items] of byRun) this.#submit(runId, items);
+  }
+
+  #submit(runId: string, items: Pending[]): void {
+    let run = this.#runs.get(runId);
+    if (run?.writable) {
+      this.#commit(runId, run, items);
+      return;
+    }
+    if (run?.sealed && !run.opening) {
+      for (const item of items) item.reject(new SealedLogError(runId));
+      return;
+    }
+    if (!run) {
+      run = { lastCursor: 0, sealed: false, writable: false, opening: undefined, waiting: [] };
+      this.#runs.set(runId, run);
+    }
+    run.waiting.push(...items);
+    run.opening ??= this.#open(runId, run);
+  }
+
+  async #open(runId: string, run: RunState): Promise<void> {
+    let tail: RunTail;
+    try {
+      tail = await this.#backend.openForAppend(runId);
+    } catch (error) {
+      run.opening = undefined;
+      if (this.#runs.get(runId) === run) this.#runs.delete(runId);
+      for (const item of run.waiting.splice(0)) item.reject(error);
+      return;
+    }
+    run.opening = undefined;
+    run.lastCursor = tail.lastCursor;
+    run.sealed = tail.lastType !== undefined && this.#terminal.has(tail.lastType);
+    const waiting = run.waiting.splice(0);
+    if (run.sealed) {
+      // Nothing will be written: do not keep the lock.
+      this.#track(this.#backend.closeRun(runId));
+      for (const item of waiting) item.reject(new SealedLogError(runId));
+      return;
+    }
+    run.writable = true;
+    this.#commit(runId, run, waiting);
+  }
+
+  #commit(runId: string, run: RunState, items: Pending[]): void {
+    const prepared: PreparedEvent[] = [];
+    const accepted: Pending[] = [];
+    let cursor = run.lastCursor;
+    let sealed = run.sealed;
+    let sync = this.#fsync;
+    for (const item of items) {
+      if (sealed) {
+        item.reject(new SealedLogError(runId));
+        continue;
+      }
+      prepared.push({ cursor: ++cursor, tail: item.tail });
+      accepted.push(item);
+      if (item.terminal) sealed = sync = true;
+    }
+    if (accepted.length === 0) return;
+    try {
+      this.#backend.write(runId, prepared, sync);
+    } catch (error) {
+      // Forget what we knew: the next append re-reads the run's state from disk.
+      run.writable = false;
+      if (this.#runs.get(runId) === run) this.#runs.delete(runId);
+      const failure = error instanceof StoreError ? error : new StoreIOError(`run '${runId}'`, 'appending to', error);
+      for (const item of accepted) item.reject(failure);
+      return;
+    }
+    run.lastCursor = cursor;
+    run.sealed = sealed;
+    const listeners = this.#listeners.get(runId);
+    const live: AgentEvent[] | undefined = listeners?.size ? [] : undefined;
+    for (let i = 0; i < accepted.length; i++) {
+      const item = accepted[i]!;
+      const eventCursor = prepared[i]!.cursor;
+      item.resolve({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: item.payload });
+      // Followers get what a read from disk would give them, not the caller's object.
+      live?.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
+    }
+    if (live && listeners) for (const listener of listeners) listener.events(live);
+    if (sealed) {
+      run.writable = false;
+      this.#track(this.#backend.closeRun(runId));
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked = work.catch(() => {}).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+
+  /**
+   * The run's events with a cursor greater than `after`, oldest first, at most `limit`. Streams
+   * from disk in chunks (memory stays flat however long the run is); finding `after` is one index
+   * read. Reads what is complete: a line being written or torn by a crash is not returned.
+   * An unknown run yields nothing.
+   */
+  read(runId: string, options: ReadEventsOptions = {}): AsyncIterable<AgentEvent> {
+    assertValidId(runId, 'runId');
+    const { after = 0, limit = Number.POSITIVE_INFINITY } = parseInput(
+      ReadEventsOptionsSchema,
+      options,
+      'read options',
+    );
+    return this.#read(runId, after, limit);
+  }
+
+  async *#read(runId: string, after: number, limit: number): AsyncGenerator<AgentEvent, void, undefined> {
+    yield* this.#backend.read(runId, after, limit);
+  }
+
+  /**
+   * Replays the run's events after `after`, then yields new ones as they are appended — by this
+   * process (handed over directly) or another one (noticed through file-system notifications,
+   * with a slow poll as fallback). No duplicates and no gaps across the switch from replay to
+   * live. Ends after the terminal event, when the run is deleted, when `signal` aborts, or on
+   * {@link close}. A run that does not exist yet is waited for (check {@link exists} first to
+   * answer 404 instead).
+   */
+  follow(runId: string, options: FollowEventsOptions = {}): AsyncIterable<AgentEvent> {
+    assertValidId(runId, 'runId');
+    const { after = 0, signal } = parseInput(FollowEventsOptionsSchema, options, 'follow options');
+    return this.#follow(runId, after, signal);
+  }
+
+  async *#follow(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<AgentEvent> {
+    if (signal?.aborted) return;
+    let last = after;
+    let live: AgentEvent[] = [];
+    let next = 0;
+    let stale = true; // start with a replay from disk
+    let ended = false;
+    let seen = false;
+    let wake: (() => void) | undefined;
+    const poke = () => {
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
+    };
+    const listener: Listener = {
+      events: (events) => {
+        for (const event of events) live.push(event);
+        poke();
+      },
+      end: () => {
+        ended = true;
+        poke();
+      },
+    };
+    let listeners = this.#listeners.get(runId);
+    if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
+    listeners.add(listener);
+    const stopWatching = this.#backend.watch(runId, () => {
+      // Appends by this process reach the follower directly; only look at the disk for others'.
+      if (this.#runs.get(runId)?.writable) return;
+      stale = true;
+      poke();
+    });
+    signal?.addEventListener('abort', listener.end, { once: true });
+    try {
+      for (;;) {
+        if (ended) return;
+        while (!stale && next < live.length) {
+          const event = live[next++]!;
+          if (event.cursor <= last) continue;
+          if (event.cursor !== last + 1) {
+            stale = true; // missed some (appended before we subscribed): read them from disk
+            break;
+          }
+          yield event;
+          last = event.cursor;
+          if (this.#terminal.has(event.type) || ended) return;
+        }
+        if (next >= live.length || stale) {
+          live = [];
+          next = 0;
+        }
+        if (stale) {
+          stale = false;
+          let got = false;
+          for (const event of this.#backend.read(runId, last, Number.POSITIVE_INFINITY)) {
+            got = seen = true;
+            yield event;
+            last = event.cursor;
+            if (this.#terminal.has(event.type) || ended) return;
+          }
+          if (!got) {
+            const tail = this.#tailOf(runId);
+            if (tail === undefined) {
+              if (seen) return; // deleted
+            } else {
+              seen = true;
+              if (tail.sealed && tail.lastCursor <= last) return;
+            }
+          }
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    } finally {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
+      stopWatching();
+      signal?.removeEventListener('abort', listener.end);
+    }
+  }
+
+  #tailOf(runId: string): { lastCursor: number; sealed: boolean } | undefined {
+    const run = this.#runs.get(runId);
+    if (run && !run.opening) return { lastCursor: run.lastCursor, sealed: run.sealed };
+    const tail = this.#backend.tail(runId);
+    return (
+      tail && { lastCursor: tail.lastCursor, sealed: tail.lastType !== undefined && this.#terminal.has(tail.lastType) }
+    );
+  }
+
+  /** Cursor of the run's last complete event; 0 when it has none or does not exist. */
+  async lastCursor(runId: string): Promise<number> {
+    assertValidId(runId, 'runId');
+    return this.#tailOf(runId)?.lastCursor ?? 0;
+  }
+
+  /** True when the run's last event is terminal: nothing more can be appended. */
+  async isSealed(runId: string): Promise<boolean> {
+    assertValidId(runId, 'runId');
+    return this.#tailOf(runId)?.sealed ?? false;
+  }
+
+  /**
+   * True once the run has a log (its first append has begun). Cheap: one `stat`. Lets an SSE
+   * endpoint answer 404 for an unknown run instead of following it until it appears.
+   */
+  async exists(runId: string): Promise<boolean> {
+    assertValidId(runId, 'runId');
+    return this.#backend.exists(runId);
+  }
+
+  /** Ids of every run with a log, sorted. */
+  async runIds(): Promise<string[]> {
+    return this.#backend.runIds();
+  }
+
+  /**
+   * Removes the run's log and index. Followers of the run end. Takes the run's lock, so it fails
+   * with `LockError` while another process writes the run. Returns false when there was nothing.
+   */
+  async delete(runId: string): Promise<boolean> {
+    assertValidId(runId, 'runId');
+    await this.#runs.get(runId)?.opening;
+    this.#runs.delete(runId);
+    for (const listener of this.#listeners.get(runId) ?? []) listener.end();
+    return this.#backend.delete(runId);
+  }
+
+  /**
+   * Checks the run's files from end to end: every line an event with the next cursor, no torn
+   * tail, every index entry pointing at its event. With `repair`, cuts a torn tail and rebuilds
+   * the index (under the run's lock); damage that is not a torn tail is reported, never cut.
+   */
+  async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
+    assertValidId(runId, 'runId');
+    const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
+    await this.#runs.get(runId)?.opening;
+    // The backend releases the run to repair it; re-read the state from disk on the next append.
+    if (repair) this.#runs.delete(runId);
+    return this.#backend.verify(runId, repair);
+  }
+
+  /**
+   * Waits for appends in flight, ends followers, and releases every lock and file handle.
+   * The log can be used again afterwards (it reopens runs as needed).
+   */
+  async close(): Promise<void> {
+    while (this.#queue.length > 0 || this.#scheduled || [...this.#runs.values()].some((run) => run.opening)) {
+      await Promise.all([...this.#runs.values()].map((run) => run.opening));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.end();
+    this.#runs.clear();
+    await Promise.all(this.#background);
+    await this.#backend.close();
+  }
+}

@@ -1,0 +1,21 @@
+export {
+  type AgentEvent,
+  AgentEventSchema,
+  type AppendEventInput,
+  AppendEventSchema,
+  type EventLogVerifyReport,
+  type EventLogWarning,
+  EventTypeSchema,
+  type ReadEventsOptions,
+  ReadEventsOptionsSchema,
+} from './agent-event.js';
+export {
+  AgentEventLog,
+  type AgentEventLogOptions,
+  AgentEventLogOptionsSchema,
+  DEFAULT_TERMINAL_TYPES,
+  type FollowEventsOptions,
+  FollowEventsOptionsSchema,
+  type InMemoryEventLogOptions,
+} from './agent-event-log.js';
+export { type EventFileHandle, type EventLogIO, nodeEventLogIO } from './event-log-io.js';

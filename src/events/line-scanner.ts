@@ -1,0 +1,114 @@
+import type { EventFileHandle } from './event-log-io.js';
+
+const NEWLINE = 0x0a;
+const REPLAY_CHUNK = 256 * 1024;
+
+/**
+ * Reads the complete (newline-terminated) lines of a log file in chunks from a byte position,
+ * so memory stays flat however long the log is. The first chunk is small, because a reconnecting
+ * client usually wants a few events; later chunks are larger, for replays.
+ */
+export class LineScanner {
+  #buffer: Buffer;
+  #filled: Buffer;
+  /** File offset of `#buffer[0]`. */
+  #base: number;
+  #pos = 0;
+  #end = 0;
+  #eof = false;
+  #reads = 0;
+  readonly #maxLineBytes: number;
+  /** File offset of the line `next()` returned last. */
+  lineStart = 0;
+  /** File offset just past that line's newline. */
+  lineEnd = 0;
+
+  constructor(
+    readonly handle: EventFileHandle,
+    position: number,
+    options: { firstChunk?: number; maxLineBytes: number },
+  ) {
+    this.#base = position;
+    this.lineEnd = position;
+    this.#buffer = Buffer.allocUnsafe(options.firstChunk ?? 16 * 1024);
+    this.#filled = this.#buffer.subarray(0, 0);
+    this.#maxLineBytes = options.maxLineBytes;
+  }
+
+  /** The next complete line without its newline, or `undefined` when only a partial line (or nothing) is left. */
+  next(): string | undefined {
+    for (;;) {
+      const newline = this.#filled.indexOf(NEWLINE, this.#pos);
+      if (newline !== -1) {
+        const text = this.#buffer.toString('utf8', this.#pos, newline);
+        this.lineStart = this.#base + this.#pos;
+        this.lineEnd = this.#base + newline + 1;
+        this.#pos = newline + 1;
+        return text;
+      }
+      if (this.#eof || !this.#refill()) return undefined;
+    }
+  }
+
+  /** Bytes after the last complete line that have been seen (a partial line). */
+  get partialBytes(): number {
+    return this.#end - this.#pos;
+  }
+
+  #refill(): boolean {
+    // Keep the partial line, drop what was consumed.
+    if (this.#pos > 0) {
+      this.#buffer.copy(this.#buffer, 0, this.#pos, this.#end);
+      this.#base += this.#pos;
+      this.#end -= this.#pos;
+      this.#pos = 0;
+    }
+    if (this.#end === this.#buffer.length) {
+      // A line longer than any event can be is garbage, not a line still being read.
+      if (this.#buffer.length >= this.#maxLineBytes) {
+        this.#eof = true;
+        return false;
+      }
+      const bigger = Buffer.allocUnsafe(Math.min(this.#buffer.length * 4, Math.max(this.#maxLineBytes, 1024)));
+      this.#buffer.copy(bigger, 0, 0, this.#end);
+      this.#buffer = bigger;
+    } else if (this.#reads > 0 && this.#buffer.length < REPLAY_CHUNK) {
+      // The first chunk was small; a caller that keeps reading is replaying: read more at once.
+      const bigger = Buffer.allocUnsafe(REPLAY_CHUNK);
+      this.#buffer.copy(bigger, 0, 0, this.#end);
+      this.#buffer = bigger;
+    }
+    this.#reads++;
+    const read = this.handle.read(this.#buffer, this.#end, this.#buffer.length - this.#end, this.#base + this.#end);
+    if (read === 0) {
+      this.#eof = true;
+      this.#filled = this.#buffer.subarray(0, this.#end);
+      return false;
+    }
+    this.#end += read;
+    this.#filled = this.#buffer.subarray(0, this.#end);
+    return true;
+  }
+}
+
+/** The event fields of a log line, or `undefined` when the line is not an event. */
+export interface LogLine {
+  cursor: number;
+  type: string;
+  at: number;
+  payload: unknown;
+}
+
+/** Parses one log line; `undefined` for anything that is not an event object with a positive integer cursor. */
+export function parseLine(text: string): LogLine | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const line = value as LogLine;
+  if (!Number.isSafeInteger(line.cursor) || line.cursor < 1 || typeof line.type !== 'string') return undefined;
+  return line;
+}
