@@ -1,4 +1,5 @@
 import type { BenchSuite } from './harness.js';
+import { jsonStoresSuite } from './json-stores.js';
 
 /** Every benchmark suite, in the order the table prints them. Each issue adds its own. */
-export const suites: BenchSuite[] = [];
+export const suites: BenchSuite[] = [jsonStoresSuite];
