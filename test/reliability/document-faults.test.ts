@@ -45,12 +45,13 @@ async function observe(doc: Doc) {
 function docCase(
   prepare: (doc: Doc) => Promise<unknown>,
   run: (doc: Doc) => Promise<unknown>,
-): FaultCase<Doc, unknown> {
+): FaultCase<Doc, unknown, FaultyIO> {
   return {
     prepare: async (root) => {
       await prepare(openDocument(format, { file: fileIn(root) }));
     },
     open,
+    injector: () => new FaultyIO(),
     run,
     observe,
     probe: (doc) => put(doc, 'probe', 99),

@@ -17,8 +17,20 @@ export const FAULT_KINDS: readonly FaultKind[] = ['ENOSPC', 'EIO', 'EACCES', 'cr
 
 /** One call the wrapped code made, in order. */
 export interface IOCall {
-  readonly step: IOStep;
+  readonly step: string;
   readonly file: string;
+}
+
+/**
+ * What {@link sweepFaults} needs of a fault-injecting seam: the calls made so far, the faults that
+ * fired, and a way to fail the n-th call from now and to heal.
+ */
+export interface FaultInjector {
+  readonly calls: readonly IOCall[];
+  readonly fired: readonly (IOCall & { kind: FaultKind })[];
+  readonly count: number;
+  failAt(offset: number, kind: FaultKind): unknown;
+  heal(): unknown;
 }
 
 interface ArmedFault {
@@ -53,7 +65,7 @@ export const STRAY_TEMP = /\.[0-9a-f]{8}\.tmp-crash$/;
  * operation once per recorded call with a fault at exactly that step: every step of the write path
  * is covered without knowing the store's internals.
  */
-export class FaultyIO implements StorageIO {
+export class FaultyIO implements StorageIO, FaultInjector {
   readonly #inner: StorageIO;
   readonly #armed: ArmedFault[] = [];
   /** Every call made so far, in order. */

@@ -29,10 +29,13 @@ async function seedMemory(root: string): Promise<void> {
   await store.applyFeedback('b', 'positive');
 }
 
-function memoryCase(run: (store: ProjectMemoryStore) => Promise<unknown>): FaultCase<ProjectMemoryStore, unknown> {
+function memoryCase(
+  run: (store: ProjectMemoryStore) => Promise<unknown>,
+): FaultCase<ProjectMemoryStore, unknown, FaultyIO> {
   return {
     prepare: seedMemory,
     open: (root, io) => new ProjectMemoryStore({ path: memoryFile(root), clock, io }),
+    injector: () => new FaultyIO(),
     run,
     observe: async (store) => ({ entries: await store.list(), audit: await store.promotionAudit() }),
     probe: (store) => store.save({ entryId: 'probe', scope: 'project', projectKey: 'p', insight: 'ok', confidence: 1 }),
@@ -48,10 +51,13 @@ async function seedPipeline(root: string): Promise<void> {
   await pipeline.advance('a', { stage: 'case_draft', case: { caseId: 'c1' } });
 }
 
-function pipelineCase(run: (pipeline: FeedbackPipeline) => Promise<unknown>): FaultCase<FeedbackPipeline, unknown> {
+function pipelineCase(
+  run: (pipeline: FeedbackPipeline) => Promise<unknown>,
+): FaultCase<FeedbackPipeline, unknown, FaultyIO> {
   return {
     prepare: seedPipeline,
     open: (root, io) => new FeedbackPipeline({ path: pipelineFile(root), clock, io }),
+    injector: () => new FaultyIO(),
     run,
     observe: async (pipeline) => ({ entries: await pipeline.list() }),
     probe: (pipeline) => pipeline.create({ entryId: `probe-${Math.random()}`, feedbackId: 'f' }),

@@ -1,0 +1,178 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type AgentEvent, AgentEventLog } from '../../src/events/index.js';
+import { tempDir } from '../helpers/tmp.js';
+import { describeOutcomes, type FaultCase, type FaultOutcome, sweepFaults } from './fault-sweep.js';
+import { FaultyEventLogIO } from './faulty-event-io.js';
+
+const T0 = 1_700_000_000_000;
+const clock = () => T0;
+const dirOf = (root: string) => path.join(root, 'agent_events');
+
+async function collect(events: AsyncIterable<AgentEvent>): Promise<AgentEvent[]> {
+  const out: AgentEvent[] = [];
+  for await (const event of events) out.push(event);
+  return out;
+}
+
+function openLog(root: string, io: FaultyEventLogIO): AgentEventLog {
+  return new AgentEventLog({ dir: dirOf(root), io, clock, lock: { waitMs: 2_000 } });
+}
+
+function eventCase(
+  prepare: (log: AgentEventLog) => Promise<unknown>,
+  run: (log: AgentEventLog) => Promise<unknown>,
+): FaultCase<AgentEventLog, unknown, FaultyEventLogIO> {
+  return {
+    prepare: async (root) => {
+      const log = new AgentEventLog({ dir: dirOf(root), clock });
+      await prepare(log);
+      await log.close();
+    },
+    open: openLog,
+    injector: () => new FaultyEventLogIO(),
+    run,
+    observe: async (log) => ({
+      r1: await collect(log.read('r1')),
+      last: await log.lastCursor('r1'),
+      sealed: await log.isSealed('r1'),
+    }),
+    probe: async (log) => {
+      // The run itself keeps taking appends (unless sealed), and so does another one.
+      if (!(await log.isSealed('r1'))) await log.append('r1', { type: 'probe', payload: null });
+      await log.append('r2', { type: 'probe', payload: null });
+      const again = await collect(log.read('r1'));
+      expect(again.map((e) => e.cursor)).toEqual(again.map((_, i) => i + 1));
+    },
+    close: (log) => log.close(),
+    // Once the bytes are in the log file (the write returned), a crash cannot take them back.
+    committedAfter: ['log.write'],
+    // A crash tearing a batch's write keeps its complete lines: a prefix of the batch, never a gap.
+    partial: (seen, before, after) => {
+      const [s, b, a] = [seen, before, after] as { r1: AgentEvent[] }[];
+      return (
+        s!.r1.length > b!.r1.length &&
+        s!.r1.length < a!.r1.length &&
+        JSON.stringify(s!.r1) === JSON.stringify(a!.r1.slice(0, s!.r1.length))
+      );
+    },
+  };
+}
+
+const threeEvents = async (log: AgentEventLog) => {
+  for (let i = 1; i <= 3; i++) await log.append('r1', { type: 'progress', payload: { step: i } });
+};
+
+function expectCovered(outcomes: FaultOutcome[]): void {
+  expect(
+    outcomes.filter((o) => o.result === 'not-reached'),
+    describeOutcomes(outcomes),
+  ).toEqual([]);
+  const untyped = outcomes.filter((o) => o.result !== 'absorbed' && !['IO', 'LOCKED'].includes(o.errorCode ?? ''));
+  expect(untyped, describeOutcomes(outcomes)).toEqual([]);
+  expect(outcomes.some((o) => o.step === 'log.write' && o.result === 'unchanged')).toBe(true);
+  if (process.env.SHOW_FAULTS) console.log(describeOutcomes(outcomes));
+}
+
+describe('AgentEventLog under injected disk faults at every step of an append', () => {
+  it('the first append to a new run either is there after reopening or was refused', async () => {
+    expectCovered(
+      await sweepFaults(
+        eventCase(
+          async () => {},
+          (log) => log.append('r1', { type: 'progress', payload: { step: 1 } }),
+        ),
+      ),
+    );
+  });
+
+  it('an append to an existing run (opening, recovery, write, fsync, index) is all-or-nothing', async () => {
+    expectCovered(
+      await sweepFaults(
+        eventCase(threeEvents, (log) =>
+          log.append('r1', { type: 'progress', payload: { step: 4, text: 'x'.repeat(40) } }),
+        ),
+      ),
+    );
+  });
+
+  it('a group commit of three appends is acknowledged whole or refused whole', async () => {
+    expectCovered(
+      await sweepFaults(
+        eventCase(threeEvents, async (log) => {
+          const results = await Promise.allSettled(
+            [4, 5, 6].map((step) => log.append('r1', { type: 'progress', payload: { step } })),
+          );
+          const refused = results.filter((r) => r.status === 'rejected');
+          expect([0, 3]).toContain(refused.length);
+          if (refused.length) throw (refused[0] as PromiseRejectedResult).reason;
+        }),
+      ),
+    );
+  });
+
+  it('a terminal append seals the run only if it is there', async () => {
+    const outcomes = await sweepFaults(
+      eventCase(threeEvents, (log) => log.append('r1', { type: 'analysis_completed', payload: { report: 'r' } })),
+    );
+    expectCovered(outcomes);
+  });
+});
+
+describe('AgentEventLog after a crash between appending and indexing', () => {
+  it('serves every acknowledged event and rebuilds the index on the next open', async () => {
+    const root = tempDir();
+    const io = new FaultyEventLogIO();
+    const log = openLog(root, io);
+    await threeEvents(log);
+    // Fail the index write of the next append: the event is in the log, the index lags.
+    const mark = io.count;
+    await log.append('r1', { type: 'progress', payload: { step: 4 } });
+    const indexStep = io.calls.slice(mark).findIndex((c) => c.step === 'idx.write');
+    expect(indexStep).toBeGreaterThanOrEqual(0);
+    io.failAt(indexStep, 'EIO');
+    const acknowledged = await log.append('r1', { type: 'progress', payload: { step: 5 } });
+    expect(acknowledged.cursor).toBe(5);
+    expect(io.fired.map((f) => f.step)).toEqual(['idx.write']);
+    await log.close();
+
+    const reopened = openLog(root, new FaultyEventLogIO());
+    expect((await collect(reopened.read('r1', { after: 4 }))).map((e) => e.cursor)).toEqual([5]);
+    const report = await reopened.verify('r1');
+    expect(report.lastCursor).toBe(5);
+    await reopened.append('r1', { type: 'progress', payload: { step: 6 } });
+    expect((await reopened.verify('r1')).indexProblems).toEqual([]);
+    expect((await collect(reopened.read('r1', { after: 3 }))).map((e) => e.cursor)).toEqual([4, 5, 6]);
+    await reopened.close();
+  });
+
+  it('cuts a torn line left by a crash mid-write, keeping every acknowledged event', async () => {
+    const root = tempDir();
+    const io = new FaultyEventLogIO();
+    const log = openLog(root, io);
+    await threeEvents(log);
+    const mark = io.count;
+    await log.append('r1', { type: 'progress', payload: { step: 4 } });
+    const writeStep = io.calls.slice(mark).findIndex((c) => c.step === 'log.write');
+    io.failAt(writeStep, 'crash');
+    await expect(
+      log.append('r1', { type: 'progress', payload: { step: 5, pad: 'y'.repeat(100) } }),
+    ).rejects.toMatchObject({
+      code: 'IO',
+    });
+    const logFile = path.join(dirOf(root), 'r1.ndjson');
+    expect(fs.readFileSync(logFile, 'utf8').endsWith('\n')).toBe(false);
+    // The "dead" process never closes; a new one takes over its lock (same pid: release it first).
+    io.heal();
+    await log.close();
+
+    const reopened = openLog(root, new FaultyEventLogIO());
+    expect((await reopened.verify('r1')).tornTailBytes).toBeGreaterThan(0);
+    const next = await reopened.append('r1', { type: 'progress', payload: { step: 5 } });
+    expect(next.cursor).toBe(5);
+    expect((await collect(reopened.read('r1'))).map((e) => e.cursor)).toEqual([1, 2, 3, 4, 5]);
+    expect(fs.readFileSync(logFile, 'utf8').endsWith('\n')).toBe(true);
+    await reopened.close();
+  });
+});
