@@ -388,11 +388,12 @@ export class FileEventBackend implements EventBackend {
       let scanner = new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
       let yielded = 0;
       let first = start > 0;
-      for (let text = scanner.next(); text !== undefined; text = scanner.next()) {
-        const line = parseLine(text);
+      for (;;) {
+        const text = scanner.next();
+        const line = text === undefined ? undefined : parseLine(text);
         if (line === undefined || line.cursor !== expect) {
           if (!first) return; // the end of what is complete (a torn or in-progress write)
-          // The index pointed at the wrong line: scan from the start instead.
+          // The index pointed at the wrong place: scan from the start instead.
           scanner = new LineScanner(log, 0, { maxLineBytes: this.#options.maxLineBytes });
           expect = 1;
           first = false;
@@ -424,12 +425,13 @@ export class FileEventBackend implements EventBackend {
     if (idx === undefined) return undefined;
     try {
       const exact = this.#entryOf(idx, after + 1);
-      if (exact !== undefined) return [exact, after + 1];
+      // A garbage entry can hold any 64-bit value; the scan after it notices any other wrong one.
+      if (exact !== undefined) return exact <= Number.MAX_SAFE_INTEGER ? [exact, after + 1] : undefined;
       // The index is short (a writer in another process indexes after appending): scan from its end.
       const entries = Math.floor(idx.size() / ENTRY);
       if (entries === 0) return undefined;
       const last = this.#entryOf(idx, entries);
-      return last === undefined ? undefined : [last, entries];
+      return last === undefined || last > Number.MAX_SAFE_INTEGER ? undefined : [last, entries];
     } finally {
       if (idx !== open?.idx) idx.close();
     }
