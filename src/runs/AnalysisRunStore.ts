@@ -1,0 +1,683 @@
+import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
+import {
+  ConflictError,
+  IllegalTransitionError,
+  LockError,
+  NotFoundError,
+  StoreError,
+  StoreIOError,
+  ValidationError,
+} from '../storage/errors.js';
+import { assertValidId } from '../storage/ids.js';
+import type { StorageIO } from '../storage/io.js';
+import type { LockOptions } from '../storage/lock.js';
+import { parseInput, toJsonText } from '../storage/validate.js';
+import { FileRunBackend } from './FileRunBackend.js';
+import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
+import { MemoryRunBackend } from './MemoryRunBackend.js';
+import { type Beat, FENCED, type RunBackend } from './RunBackend.js';
+import type { RunEventSink } from './RunEventSink.js';
+import { newRunId } from './run-id.js';
+import {
+  type AnalysisRun,
+  type AnalysisRunStatus,
+  type CleanupOptions,
+  CleanupOptionsSchema,
+  type CleanupReport,
+  type CreateRunInput,
+  CreateRunInputSchema,
+  type FailRunInput,
+  FailRunInputSchema,
+  isTerminalStatus,
+  type ListRunsFilter,
+  ListRunsFilterSchema,
+  type RunError,
+  type StartHeartbeatOptions,
+  StartHeartbeatOptionsSchema,
+} from './schemas.js';
+
+type Json = NonNullable<AnalysisRun['result']>;
+
+/** Options of {@link AnalysisRunStore}. */
+export interface AnalysisRunStoreOptions {
+  /** The directory of run records. `createStores` names it `analysis_runs` under its root. */
+  dir: string;
+  /**
+   * The event log that `complete` / `fail` / `cancel` and cleanup append the run's terminal event
+   * to (and from which cleanup repairs a run whose log was sealed but whose record was not).
+   * @defaultValue none: no events are written
+   */
+  events?: RunEventSink | undefined;
+  /**
+   * Source of time for `createdAt`, `heartbeatAt`, `updatedAt`… (made strictly increasing for
+   * `updatedAt`). Inject one in tests instead of sleeping.
+   * @defaultValue the system clock (`Date.now`)
+   */
+  clock?: Clock | undefined;
+  /**
+   * A live run whose latest sign of life (`heartbeatAt`, `startedAt` or `createdAt`) is older
+   * than this many ms is stale: `isStale` says so and `cleanup` fails it.
+   * @defaultValue 90_000
+   */
+  staleAfterMs?: number | undefined;
+  /** @internal File-system seam for fault-injection tests. @defaultValue the real file system */
+  io?: StorageIO | undefined;
+  /** Options of the per-run cross-process lock. @defaultValue wait up to 10 s; a dead owner's lock is taken over */
+  lock?: LockOptions | undefined;
+}
+
+/** Options of {@link AnalysisRunStore.inMemory}. */
+export interface AnalysisRunStoreMemoryOptions {
+  /** @defaultValue none */
+  events?: RunEventSink | undefined;
+  /** @defaultValue the system clock (`Date.now`) */
+  clock?: Clock | undefined;
+  /** @defaultValue 90_000 */
+  staleAfterMs?: number | undefined;
+}
+
+/** Heartbeat details are rewritten on every beat: keep them small. */
+export const MAX_HEARTBEAT_DETAILS_BYTES = 16 * 1024;
+
+const DEFAULT_STALE_AFTER_MS = 90_000;
+
+// Set by `inMemory()` for one constructor call: the public constructor always opens a directory.
+let openInMemory = false;
+
+/** A copy the caller may change without touching the store's cached records. */
+function copyRun(run: AnalysisRun): AnalysisRun {
+  const copy = { ...run };
+  if (typeof run.heartbeatDetails === 'object' && run.heartbeatDetails !== null) {
+    copy.heartbeatDetails = structuredClone(run.heartbeatDetails);
+  }
+  if (typeof run.result === 'object' && run.result !== null) copy.result = structuredClone(run.result);
+  if (run.error) copy.error = structuredClone(run.error);
+  return copy;
+}
+
+/** `value` as the JSON it will be stored as, or a {@link ValidationError}. */
+function toJson(value: unknown, what: string, limit?: number): Json {
+  const text = toJsonText(value, what);
+  if (limit !== undefined && Buffer.byteLength(text) > limit) {
+    throw new ValidationError(`${what} are ${Buffer.byteLength(text)} bytes, over the limit of ${limit}`);
+  }
+  return JSON.parse(text) as Json;
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return error instanceof StoreError ? error.code === code : (error as { code?: unknown })?.code === code;
+}
+
+/** The latest sign of life of a run: its heartbeat, start or creation, whichever is latest. */
+function lastSignOfLife(run: AnalysisRun): number {
+  return Math.max(run.heartbeatAt ?? 0, run.startedAt ?? 0, run.createdAt);
+}
+
+/** What a terminal event says about how the run ended. */
+function endFromEvent(event: { type: string; payload: unknown; at: number }): Partial<AnalysisRun> & {
+  status: AnalysisRunStatus;
+} {
+  const payload = (typeof event.payload === 'object' && event.payload !== null ? event.payload : {}) as Record<
+    string,
+    unknown
+  >;
+  const completedAt = Math.max(0, Math.trunc(event.at));
+  switch (event.type) {
+    case 'analysis_completed': {
+      const result = 'result' in payload ? payload.result : event.payload;
+      return result === undefined || result === null
+        ? { status: 'completed', completedAt }
+        : { status: 'completed', completedAt, result: result as Json };
+    }
+    case 'error':
+      return {
+        status: 'failed',
+        completedAt,
+        error: {
+          code: typeof payload.code === 'string' && payload.code ? payload.code : 'failed',
+          message: typeof payload.message === 'string' ? payload.message : 'the run failed (see its event log)',
+        },
+      };
+    case 'end':
+      return {
+        status: 'cancelled',
+        completedAt,
+        error: { code: 'cancelled', message: typeof payload.reason === 'string' ? payload.reason : 'cancelled' },
+      };
+    default:
+      return {
+        status: 'failed',
+        completedAt,
+        error: { code: 'log_sealed', message: `the run's event log ended with '${event.type}'` },
+      };
+  }
+}
+
+/** The terminal event that announces each terminal status. */
+const TERMINAL_EVENT: Record<'completed' | 'failed' | 'cancelled', string> = {
+  completed: 'analysis_completed',
+  failed: 'error',
+  cancelled: 'end',
+};
+
+/**
+ * Run records of an analysis agent: `pending → running → completed | failed | cancelled`, with
+ * persisted heartbeats that decide whether a run is alive — whoever is, or is not, listening to it.
+ *
+ * Files: see {@link FileRunBackend} for the layout under `analysis_runs/`. Status changes are
+ * durable (atomic replace + fsync, under the run's cross-process lock); heartbeats are one
+ * in-place write of the run's own beat file, not fsynced, so their cost does not grow with the
+ * number of runs kept.
+ *
+ * Heartbeats and completions. A beat takes no lock (that would cost more than the beat). It is
+ * refused on a finished run, and it cannot race a completion into an inconsistent record: a
+ * completion first renames the run's beat file away (the fence), then reads the final beat and
+ * writes the finished record, which beats never touch. A beat checks, after writing, that its
+ * file was not fenced meanwhile; if it was, the beat is refused with `IllegalTransitionError`
+ * (it may or may not have made it into the final record — harmless either way, and the finished
+ * record's `updatedAt` is above every beat it includes). A beat acknowledged as written always
+ * precedes the fence, so the finished record includes it.
+ *
+ * `updatedAt` is strictly increasing: each change stamps one more than the largest of the clock,
+ * the record's own `updatedAt` and every stamp this instance issued. Status changes run under the
+ * lock and are strictly above every beat before them. Two processes beating the same run at the
+ * same instant (not the normal case: one process runs a run) may write equal stamps, last writer wins.
+ *
+ * Double completion: the second `complete` / `fail` / `cancel` of a run throws
+ * {@link IllegalTransitionError} (from the terminal status to the requested one), like every other
+ * move the lifecycle does not allow, and changes nothing.
+ */
+export class AnalysisRunStore {
+  readonly #backend: RunBackend;
+  readonly #events: RunEventSink | undefined;
+  readonly #clock: Clock;
+  readonly #staleAfterMs: number;
+  readonly #timers = new Set<HeartbeatHandle>();
+  #highWater = 0;
+  #idStamp = 0;
+
+  /**
+   * Opens the store on `options.dir`. Nothing is read or created until the first operation.
+   * @throws ValidationError when `dir` is not a non-empty string or `staleAfterMs` is not positive.
+   */
+  constructor(options: AnalysisRunStoreOptions) {
+    this.#events = options?.events;
+    this.#clock = options?.clock ?? systemClock;
+    const staleAfterMs = options?.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    if (typeof staleAfterMs !== 'number' || !(staleAfterMs > 0)) {
+      throw new ValidationError(`staleAfterMs must be a positive number of ms, got ${String(staleAfterMs)}`);
+    }
+    this.#staleAfterMs = staleAfterMs;
+    if (openInMemory) {
+      this.#backend = new MemoryRunBackend();
+      return;
+    }
+    if (typeof options?.dir !== 'string' || options.dir === '') {
+      throw new ValidationError('AnalysisRunStore needs a dir: the directory to keep run records in');
+    }
+    this.#backend = new FileRunBackend({ dir: options.dir, io: options.io, lock: options.lock });
+  }
+
+  /** The same store without disk, for unit tests: nothing outlives the instance. */
+  static inMemory(options: AnalysisRunStoreMemoryOptions = {}): AnalysisRunStore {
+    openInMemory = true;
+    try {
+      return new AnalysisRunStore({ ...options, dir: '' });
+    } finally {
+      openInMemory = false;
+    }
+  }
+
+  /** The configured staleness threshold, in ms. */
+  get staleAfterMs(): number {
+    return this.#staleAfterMs;
+  }
+
+  /**
+   * Creates a `pending` run. Without `runId`, one is generated (`run-<time>-<random>`: valid
+   * under the id rule, and sorting by creation time).
+   * @returns a copy of the new run.
+   * @throws InvalidIdError when `runId` does not match the id rule.
+   * @throws ValidationError when `sessionId` or `question` is missing or a field is malformed or unknown.
+   * @throws ConflictError when a run with this id exists.
+   */
+  async create(input: CreateRunInput): Promise<AnalysisRun> {
+    const given = (input as { runId?: unknown } | undefined)?.runId;
+    if (given !== undefined) assertValidId(given, 'runId');
+    const parsed = parseInput(CreateRunInputSchema, input, 'run');
+    const runId = parsed.runId ?? this.#newId();
+    return this.#locked(runId, async () => {
+      if (this.#backend.get(runId)) {
+        throw new ConflictError(
+          `run '${runId}' already exists; pick another runId, or leave it out to have one generated`,
+        );
+      }
+      const now = this.#clock();
+      // Fields in the order of the contract, optional ones only when given.
+      const run: AnalysisRun = {
+        runId,
+        ...(parsed.tenantId !== undefined && { tenantId: parsed.tenantId }),
+        ...(parsed.workspaceId !== undefined && { workspaceId: parsed.workspaceId }),
+        sessionId: parsed.sessionId,
+        ...(parsed.mode !== undefined && { mode: parsed.mode }),
+        question: parsed.question,
+        status: 'pending',
+        createdAt: now,
+        updatedAt: this.#stamp(0),
+      };
+      await this.#backend.create(run);
+      return copyRun(run);
+    });
+  }
+
+  /**
+   * Moves a `pending` run to `running` and sets `startedAt`.
+   * @throws InvalidIdError, NotFoundError
+   * @throws IllegalTransitionError when the run is not pending (already running, or finished).
+   */
+  async start(runId: string): Promise<AnalysisRun> {
+    assertValidId(runId, 'runId');
+    return this.#locked(runId, async () => {
+      const current = this.#require(runId);
+      if (current.status !== 'pending') {
+        const hint = current.status === 'running' ? 'it is already running' : 'a finished run cannot start again';
+        throw new IllegalTransitionError(runId, current.status, 'running', hint);
+      }
+      const next: AnalysisRun = {
+        ...current,
+        status: 'running',
+        startedAt: this.#clock(),
+        updatedAt: this.#stamp(current.updatedAt),
+      };
+      await this.#backend.update(next);
+      return copyRun(next);
+    });
+  }
+
+  /**
+   * Records that the run is alive: sets `heartbeatAt` (and `heartbeatDetails` when given; without
+   * them the previous details stay). Pending and running runs take heartbeats; finished ones refuse.
+   * One synchronous in-place write of the run's own small file, not fsynced: cheap, and the same
+   * cost however many runs the store keeps.
+   * @param details any JSON value up to {@link MAX_HEARTBEAT_DETAILS_BYTES} (progress, current step…).
+   * @returns a copy of the run with the beat applied.
+   * @throws InvalidIdError, NotFoundError, ValidationError (details not JSON or too large)
+   * @throws IllegalTransitionError when the run is finished, or finished while the beat was written.
+   */
+  async heartbeat(runId: string, details?: unknown): Promise<AnalysisRun> {
+    assertValidId(runId, 'runId');
+    const newDetails =
+      details === undefined ? undefined : toJson(details, 'heartbeat details', MAX_HEARTBEAT_DETAILS_BYTES);
+    const now = this.#clock();
+    let result: AnalysisRun | typeof FENCED;
+    try {
+      result = this.#backend.beat(runId, (current) => {
+        if (!current) throw new NotFoundError('run', runId);
+        if (isTerminalStatus(current.status)) {
+          throw new IllegalTransitionError(runId, current.status, 'running', 'a finished run takes no heartbeats');
+        }
+        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt) };
+        const kept = newDetails ?? current.heartbeatDetails;
+        if (kept !== undefined) beat.heartbeatDetails = kept;
+        return beat;
+      });
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw new StoreIOError(`the heartbeat file of run '${runId}'`, 'writing', error);
+    }
+    if (result === FENCED) {
+      const status = this.#backend.get(runId)?.status ?? 'finishing';
+      throw new IllegalTransitionError(
+        runId,
+        status,
+        'running',
+        'the run was being finished while this heartbeat was written; a finished run takes no heartbeats',
+      );
+    }
+    return copyRun(result);
+  }
+
+  /**
+   * Beats every `intervalMs` (the first beat at once) until `stop()`. The timer is unref'd: it
+   * never keeps the process alive. A failed beat goes to `onError` (or becomes a process warning
+   * when there is none), never an unhandled rejection; once the run is finished or gone the timer
+   * stops by itself. `stop()` resolves after a beat that was in flight has settled. `close()`
+   * stops every timer of the store.
+   * @throws InvalidIdError, ValidationError (intervalMs not a positive integer)
+   */
+  startHeartbeat(runId: string, options: StartHeartbeatOptions): HeartbeatHandle {
+    assertValidId(runId, 'runId');
+    const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
+    const timer: HeartbeatTimer = new HeartbeatTimer({
+      beat: () => this.heartbeat(runId),
+      intervalMs,
+      onError,
+      onStop: () => this.#timers.delete(timer),
+    });
+    this.#timers.add(timer);
+    return timer;
+  }
+
+  /**
+   * Ends the run as `completed` with `result`. With `events` attached, appends
+   * `analysis_completed` with payload `{ status: 'completed', result }` first, so a replaying
+   * client always sees the end.
+   * @throws InvalidIdError, NotFoundError, ValidationError (result not JSON)
+   * @throws IllegalTransitionError when the run already finished (a run finishes exactly once).
+   */
+  async complete(runId: string, result?: unknown): Promise<AnalysisRun> {
+    assertValidId(runId, 'runId');
+    const value = result === undefined ? undefined : toJson(result, 'result');
+    const end: Partial<AnalysisRun> = value === undefined ? {} : { result: value };
+    const payload = value === undefined ? { status: 'completed' } : { status: 'completed', result: value };
+    return this.#end(runId, 'completed', payload, end);
+  }
+
+  /**
+   * Ends the run as `failed`. `error` is a message, an `Error`, or `{ code?, message, details? }`;
+   * stored as `{ code, message, details? }` (`code` defaults to `failed`, or the `Error`'s own
+   * `code`). With `events` attached, appends `error` with that object as payload first.
+   * @throws InvalidIdError, NotFoundError, ValidationError, IllegalTransitionError (already finished)
+   */
+  async fail(runId: string, error: FailRunInput): Promise<AnalysisRun> {
+    assertValidId(runId, 'runId');
+    const runError = toRunError(error);
+    return this.#end(runId, 'failed', runError, { error: runError });
+  }
+
+  /**
+   * Ends the run as `cancelled`; `error` becomes `{ code: 'cancelled', message: reason }`. With
+   * `events` attached, appends `end` with payload `{ status: 'cancelled', reason? }` first.
+   * @throws InvalidIdError, NotFoundError, ValidationError, IllegalTransitionError (already finished)
+   */
+  async cancel(runId: string, reason?: string): Promise<AnalysisRun> {
+    assertValidId(runId, 'runId');
+    if (reason !== undefined && typeof reason !== 'string') {
+      throw new ValidationError(`cancel reason must be a string, got ${typeof reason}`);
+    }
+    const payload = reason === undefined ? { status: 'cancelled' } : { status: 'cancelled', reason };
+    return this.#end(runId, 'cancelled', payload, {
+      error: { code: 'cancelled', message: reason ?? 'cancelled' },
+    });
+  }
+
+  /**
+   * A copy of the run, or `undefined` when there is none.
+   * @throws InvalidIdError; CorruptStoreError when its file cannot be read.
+   */
+  async get(runId: string): Promise<AnalysisRun | undefined> {
+    assertValidId(runId, 'runId');
+    const run = this.#backend.get(runId);
+    return run && copyRun(run);
+  }
+
+  /**
+   * Runs matching every filter given, oldest `createdAt` first (then by id). Asking for a live
+   * status (`pending`, `running`) reads live runs only, however many finished ones are kept.
+   * @throws ValidationError for an unknown filter or status.
+   */
+  async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
+    const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
+    const live = query.status === undefined || !isTerminalStatus(query.status);
+    const finished = query.status === undefined || isTerminalStatus(query.status);
+    const byId = new Map<string, AnalysisRun>();
+    if (live) for (const run of this.#backend.listActive()) byId.set(run.runId, run);
+    // Read after the live ones: a run that finished in between shows once, finished.
+    if (finished) for (const run of this.#backend.listDone()) byId.set(run.runId, run);
+    const matches: AnalysisRun[] = [];
+    for (const run of byId.values()) {
+      if (query.status !== undefined && run.status !== query.status) continue;
+      if (query.sessionId !== undefined && run.sessionId !== query.sessionId) continue;
+      if (query.tenantId !== undefined && run.tenantId !== query.tenantId) continue;
+      if (query.workspaceId !== undefined && run.workspaceId !== query.workspaceId) continue;
+      matches.push(run);
+    }
+    matches.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+    return matches.map(copyRun);
+  }
+
+  /**
+   * True when a pending or running run's latest sign of life (`heartbeatAt`, `startedAt`,
+   * `createdAt`, whichever is latest) is more than `staleAfterMs` before `now`. Finished runs are
+   * never stale. Synchronous: it only looks at the record given.
+   * @param now @defaultValue the store's clock
+   */
+  isStale(run: AnalysisRun, now: number = this.#clock()): boolean {
+    return this.#isStale(run, now, this.#staleAfterMs);
+  }
+
+  /**
+   * One maintenance pass; safe to run from several processes at once (each run is judged again
+   * under its lock, so it is abandoned or deleted by exactly one of them).
+   * - A pending or running run whose sign of life is fresh is kept, however old the run is and
+   *   whether or not anyone listens to it.
+   * - A pending or running run whose sign of life is older than `staleAfterMs` becomes `failed`
+   *   with `error.code = 'heartbeat_stale'`, after a terminal `error` event is appended to its log.
+   * - A live run whose event log is already sealed (a completion that crashed between the event
+   *   and the record) is finished from the log's terminal event.
+   * - A finished run that ended more than `retentionMs` before `now` is deleted with its event log.
+   * - Leftovers of interrupted status changes are removed.
+   * @returns the run ids, each in exactly one list; runs finished from their log count as kept
+   *   (or deleted, when already past retention).
+   * @throws ValidationError for bad options; CorruptStoreError when a run file cannot be read.
+   */
+  async cleanup(options: CleanupOptions): Promise<CleanupReport> {
+    const {
+      retentionMs,
+      staleAfterMs = this.#staleAfterMs,
+      now = this.#clock(),
+    } = parseInput(CleanupOptionsSchema, options, 'cleanup options');
+    const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
+    for (const runId of this.#backend.leftovers()) {
+      await this.#lockedOrSkip(runId, () => this.#backend.tidy(runId));
+    }
+    const judged = new Set<string>();
+    for (const seen of this.#backend.listActive()) {
+      const outcome = await this.#sweepLive(seen, now, staleAfterMs);
+      if (outcome === 'finished') continue; // judged with the finished runs below
+      judged.add(seen.runId);
+      if (outcome === 'abandoned') report.abandoned.push(seen.runId);
+      else if (outcome === 'kept') report.kept.push(seen.runId);
+    }
+    for (const seen of this.#backend.listDone()) {
+      if (judged.has(seen.runId)) continue;
+      if (!this.#isExpired(seen, now, retentionMs)) {
+        report.kept.push(seen.runId);
+        continue;
+      }
+      const outcome = await this.#sweepFinished(seen.runId, now, retentionMs);
+      if (outcome === 'deleted') report.deleted.push(seen.runId);
+      else if (outcome === 'kept') report.kept.push(seen.runId);
+    }
+    return report;
+  }
+
+  /** Stops every heartbeat timer of this store and closes open files. The event log is not closed. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#timers].map((timer) => timer.stop()));
+    await this.#backend.close();
+  }
+
+  async #sweepLive(
+    seen: AnalysisRun,
+    now: number,
+    staleAfterMs: number,
+  ): Promise<'kept' | 'abandoned' | 'finished' | 'gone'> {
+    const runId = seen.runId;
+    const sealed = await this.#isSealed(runId);
+    if (!sealed && !this.#isStale(seen, now, staleAfterMs)) return 'kept';
+    const outcome = await this.#lockedOrSkip(runId, async () => {
+      const current = this.#backend.get(runId);
+      if (!current) return 'gone' as const;
+      if (isTerminalStatus(current.status)) return 'finished' as const;
+      if (await this.#isSealed(runId)) {
+        await this.#finishFromLog(runId);
+        return 'finished' as const;
+      }
+      if (!this.#isStale(current, now, staleAfterMs)) return 'kept' as const;
+      const lastAlive = lastSignOfLife(current);
+      const error: RunError = {
+        code: 'heartbeat_stale',
+        message: `no heartbeat for ${now - lastAlive} ms (staleAfterMs ${staleAfterMs}); the process running it is presumed dead`,
+        details: { lastSignOfLifeAt: lastAlive, staleAfterMs },
+      };
+      if (this.#events) {
+        try {
+          await this.#events.append(runId, { type: 'error', payload: error });
+        } catch (appendError) {
+          if (!isCode(appendError, 'SEALED')) throw appendError;
+          await this.#finishFromLog(runId);
+          return 'finished' as const;
+        }
+      }
+      await this.#backend.finish(runId, (latest) => ({
+        ...latest,
+        status: 'failed',
+        completedAt: now,
+        updatedAt: this.#stamp(latest.updatedAt),
+        error,
+      }));
+      return 'abandoned' as const;
+    });
+    return outcome ?? 'kept';
+  }
+
+  async #sweepFinished(runId: string, now: number, retentionMs: number): Promise<'kept' | 'deleted' | 'gone'> {
+    const outcome = await this.#lockedOrSkip(runId, async () => {
+      const current = this.#backend.get(runId);
+      if (!current) return 'gone' as const;
+      if (!isTerminalStatus(current.status) || !this.#isExpired(current, now, retentionMs)) return 'kept' as const;
+      // The log first: a crash in between leaves a record whose log is gone, deleted next time;
+      // the other order could leave a log nothing points to.
+      await this.#events?.delete(runId);
+      await this.#backend.remove(runId);
+      return 'deleted' as const;
+    });
+    return outcome ?? 'kept';
+  }
+
+  /** Ends a live run: terminal event first (when a log is attached), then the durable record. */
+  async #end(
+    runId: string,
+    to: 'completed' | 'failed' | 'cancelled',
+    payload: unknown,
+    fields: Partial<AnalysisRun>,
+  ): Promise<AnalysisRun> {
+    return this.#locked(runId, async () => {
+      const current = this.#require(runId);
+      if (isTerminalStatus(current.status)) {
+        throw new IllegalTransitionError(runId, current.status, to, 'a run finishes exactly once');
+      }
+      if (this.#events) {
+        try {
+          await this.#events.append(runId, { type: TERMINAL_EVENT[to], payload });
+        } catch (error) {
+          if (!isCode(error, 'SEALED')) throw error;
+          // The log already ended: an earlier attempt appended its event and then failed (or
+          // crashed) before the record. The log is what clients saw, so the record follows it.
+          const repaired = await this.#finishFromLog(runId);
+          if (repaired.status === to) return copyRun(repaired);
+          throw new IllegalTransitionError(
+            runId,
+            repaired.status,
+            to,
+            `its event log had already ended as '${repaired.status}'; the record now says so too`,
+          );
+        }
+      }
+      const completedAt = this.#clock();
+      const final = await this.#backend.finish(runId, (latest) => ({
+        ...latest,
+        ...fields,
+        status: to,
+        completedAt,
+        updatedAt: this.#stamp(latest.updatedAt),
+      }));
+      return copyRun(final);
+    });
+  }
+
+  /** Finishes a live run as its sealed event log says it ended. Call under the run's lock. */
+  async #finishFromLog(runId: string): Promise<AnalysisRun> {
+    const events = this.#events;
+    if (!events) throw new StoreError('CORRUPT', `run '${runId}' has no event log to finish it from`);
+    const last = await events.lastCursor(runId);
+    let terminal: { type: string; payload: unknown; at: number } | undefined;
+    for await (const event of events.read(runId, { after: Math.max(0, last - 1), limit: 1 })) terminal = event;
+    const end = terminal
+      ? endFromEvent(terminal)
+      : { status: 'failed' as const, error: { code: 'log_sealed', message: "the run's event log is sealed" } };
+    return this.#backend.finish(runId, (latest) => ({
+      ...latest,
+      ...end,
+      completedAt: end.completedAt ?? this.#clock(),
+      updatedAt: this.#stamp(latest.updatedAt),
+    }));
+  }
+
+  async #isSealed(runId: string): Promise<boolean> {
+    return this.#events ? await this.#events.isSealed(runId) : false;
+  }
+
+  #isStale(run: AnalysisRun, now: number, staleAfterMs: number): boolean {
+    return !isTerminalStatus(run.status) && now - lastSignOfLife(run) > staleAfterMs;
+  }
+
+  #isExpired(run: AnalysisRun, now: number, retentionMs: number): boolean {
+    return isTerminalStatus(run.status) && now - (run.completedAt ?? run.updatedAt) > retentionMs;
+  }
+
+  #require(runId: string): AnalysisRun {
+    const run = this.#backend.get(runId);
+    if (!run) throw new NotFoundError('run', runId);
+    return run;
+  }
+
+  async #locked<R>(runId: string, body: () => Promise<R>): Promise<R> {
+    const release = await this.#backend.lock(runId);
+    try {
+      return await body();
+    } finally {
+      await release();
+    }
+  }
+
+  /** Like {@link #locked}, but a run whose lock stays held elsewhere is left for the next pass. */
+  async #lockedOrSkip<R>(runId: string, body: () => Promise<R>): Promise<R | undefined> {
+    let release: () => Promise<void>;
+    try {
+      release = await this.#backend.lock(runId);
+    } catch (error) {
+      if (error instanceof LockError) return undefined;
+      throw error;
+    }
+    try {
+      return await body();
+    } finally {
+      await release();
+    }
+  }
+
+  #stamp(floor: number): number {
+    this.#highWater = nextStamp(Math.max(this.#highWater, floor), this.#clock());
+    return this.#highWater;
+  }
+
+  #newId(): string {
+    this.#idStamp = nextStamp(this.#idStamp, this.#clock());
+    return newRunId(this.#idStamp);
+  }
+}
+
+/** Normalises what `fail()` takes into the stored `{ code, message, details? }`. */
+function toRunError(input: FailRunInput): RunError {
+  if (input instanceof Error) {
+    const code = (input as { code?: unknown }).code;
+    return { code: typeof code === 'string' && code ? code : 'failed', message: input.message || input.name };
+  }
+  const parsed = parseInput(FailRunInputSchema, input, 'run error');
+  if (typeof parsed === 'string') return { code: 'failed', message: parsed };
+  const error: RunError = { code: parsed.code ?? 'failed', message: parsed.message };
+  if (parsed.details !== undefined) error.details = toJson(parsed.details, 'error details');
+  return error;
+}

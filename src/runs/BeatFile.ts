@@ -1,0 +1,148 @@
+import * as fs from 'node:fs';
+import { crc32 } from 'node:zlib';
+import type { Beat } from './RunBackend.js';
+
+// One buffer for every read: beats are small and reads are synchronous, so it is never shared.
+const scratch = Buffer.allocUnsafe(4096);
+
+function checksum(text: string): string {
+  return crc32(text).toString(16).padStart(8, '0');
+}
+
+/**
+ * The bytes of a beat file: the beat as one JSON line, its CRC-32 on the next line, then spaces
+ * up to `minLength` so an overwrite in place leaves no tail of a longer previous beat.
+ */
+export function encodeBeat(beat: Beat, minLength = 0): Buffer {
+  const json = JSON.stringify(beat);
+  const body = `${json}\n${checksum(json)}\n`;
+  const length = Buffer.byteLength(body);
+  const bytes = Buffer.alloc(Math.max(length, minLength), 0x20);
+  bytes.write(body, 0, 'utf8');
+  return bytes;
+}
+
+/**
+ * The beat in `bytes`, or `undefined` when they are not a whole beat: a write torn by a crash, or
+ * caught half-done by a reader in another process. Either reads as a lost beat.
+ */
+export function decodeBeat(bytes: Buffer): Beat | undefined {
+  const text = bytes.toString('utf8');
+  const newline = text.indexOf('\n');
+  if (newline < 0) return undefined;
+  const json = text.slice(0, newline);
+  if (text.slice(newline + 1, newline + 9) !== checksum(json)) return undefined;
+  try {
+    const beat = JSON.parse(json) as Beat;
+    return Number.isInteger(beat.heartbeatAt) && Number.isInteger(beat.updatedAt) ? beat : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/** Reads the whole of an open file with synchronous calls: one `pread` when it fits the scratch buffer. */
+function readAll(fd: number): Buffer {
+  const read = fs.readSync(fd, scratch, 0, scratch.length, 0);
+  if (read < scratch.length) return scratch.subarray(0, read);
+  const size = fs.fstatSync(fd).size;
+  const bytes = Buffer.allocUnsafe(size);
+  return bytes.subarray(0, fs.readSync(fd, bytes, 0, size, 0));
+}
+
+/** Reads a beat, retrying a couple of times when a concurrent writer's bytes were caught half-written. */
+function readBeat(fd: number): { beat: Beat | undefined; length: number } {
+  let bytes = readAll(fd);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const beat = decodeBeat(bytes);
+    if (beat || bytes.length === 0) return { beat, length: bytes.length };
+    bytes = readAll(fd);
+  }
+  return { beat: decodeBeat(bytes), length: bytes.length };
+}
+
+/**
+ * A run's heartbeat file, held open: each beat is one synchronous `pwrite` at offset 0 — no
+ * fsync, no rename, no new inode — so it costs the same however many runs the store keeps.
+ *
+ * A beat is refused once a completion has "fenced" the file by renaming it away (see
+ * `FileRunBackend.finish`): after writing, {@link isCurrent} checks that the path still names
+ * the inode that was written to.
+ */
+export class BeatFile {
+  #length = 0;
+
+  private constructor(
+    readonly file: string,
+    readonly fd: number,
+    readonly ino: number,
+  ) {}
+
+  /** Opens an existing beat file for beating, or returns `undefined` when there is none (never creates one). */
+  static open(file: string): BeatFile | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r+');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    try {
+      return new BeatFile(file, fd, fs.fstatSync(fd).ino);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+  }
+
+  /** Writes a new beat file (not fsynced: the run's state file, written next, fsyncs the directory). */
+  static create(file: string, beat: Beat): void {
+    fs.writeFileSync(file, encodeBeat(beat));
+  }
+
+  /** The beat in `file` without keeping it open; `undefined` when it is missing or unreadable. */
+  static peek(file: string): Beat | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    try {
+      return readBeat(fd).beat;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The current beat, or `undefined` when the file holds none or a torn one. */
+  read(): Beat | undefined {
+    const { beat, length } = readBeat(this.fd);
+    this.#length = length;
+    return beat;
+  }
+
+  /** Overwrites the beat in place. Call {@link read} first: it learns how long the previous beat was. */
+  write(beat: Beat): void {
+    const bytes = encodeBeat(beat, this.#length);
+    fs.writeSync(this.fd, bytes, 0, bytes.length, 0);
+    this.#length = bytes.length;
+  }
+
+  /** True while the path still names the file this handle writes to (no completion fenced it). */
+  isCurrent(): boolean {
+    return fs.statSync(this.file, { throwIfNoEntry: false })?.ino === this.ino;
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Already closed: nothing to release.
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { z } from 'zod';
+import type { AnalysisRun } from './schemas.js';
+
+/** What a heartbeat writes: the only fields that change without the run's lock. */
+export interface Beat {
+  heartbeatAt: number;
+  updatedAt: number;
+  heartbeatDetails?: z.core.util.JSONType;
+}
+
+/** Returned by {@link RunBackend.beat} when a completion fenced the beat off while it was written. */
+export const FENCED = Symbol('fenced');
+
+/**
+ * Where an {@link AnalysisRunStore} keeps its records: files (`FileRunBackend`) or memory
+ * (`MemoryRunBackend`, behind `inMemory()`). The store owns the rules (transitions, stamps, events);
+ * a backend owns only storage. Methods marked "under the lock" are called with `lock(runId)` held.
+ */
+export interface RunBackend {
+  /** The run as stored now (a finished record wins over a leftover live one), or `undefined`. */
+  get(runId: string): AnalysisRun | undefined;
+  /** Serialises status changes of one run, across processes. Resolves to the release function. */
+  lock(runId: string, waitMs?: number): Promise<() => Promise<void>>;
+  /** Stores a new pending run. Under the lock, after checking that the id is free. */
+  create(run: AnalysisRun): Promise<void>;
+  /** Replaces a live run's record durably (a status change such as `start`). Under the lock. */
+  update(run: AnalysisRun): Promise<void>;
+  /**
+   * Writes a heartbeat without the lock. `next` gets the current record (or `undefined`) and
+   * returns the beat, or throws to refuse. Returns the record with the beat applied, or
+   * {@link FENCED} when a completion took the run while the beat was being written.
+   */
+  beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED;
+  /**
+   * Ends a live run: stops further beats, then durably stores `build(latest)`, where `latest`
+   * includes every beat that was acknowledged. Under the lock. On failure the run is as it was.
+   */
+  finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun>;
+  /** Removes a finished run's record. Under the lock. */
+  remove(runId: string): Promise<void>;
+  /** Every live (pending or running) run. Never reads finished runs. */
+  listActive(): AnalysisRun[];
+  /** Every finished run. */
+  listDone(): AnalysisRun[];
+  /** Ids of runs with leftovers of an interrupted operation that {@link tidy} should remove. */
+  leftovers(): string[];
+  /** Removes the run's leftovers, if it still has any. Under the lock. */
+  tidy(runId: string): Promise<void>;
+  /** Releases open handles. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,9 @@
+export {
+  AnalysisRunStore,
+  type AnalysisRunStoreMemoryOptions,
+  type AnalysisRunStoreOptions,
+  MAX_HEARTBEAT_DETAILS_BYTES,
+} from './AnalysisRunStore.js';
+export type { HeartbeatHandle } from './HeartbeatTimer.js';
+export type { RunEventSink } from './RunEventSink.js';
+export * from './schemas.js';
