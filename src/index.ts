@@ -7,3 +7,4 @@ export * from './storage/public.js';
 export * from './memory/index.js';
 export * from './feedback/index.js';
 export * from './events/index.js';
+export * from './sse/index.js';

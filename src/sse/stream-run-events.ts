@@ -20,6 +20,8 @@ export interface RunEventSource {
   lastCursor(runId: string): Promise<number> | number;
   isSealed(runId: string): Promise<boolean> | boolean;
   runIds(): Promise<readonly string[]> | readonly string[];
+  /** True once the run has a log. Optional: without it, the helper looks for the run in `runIds()`. */
+  exists?(runId: string): Promise<boolean> | boolean;
 }
 
 /** Options of {@link streamRunEvents}. */
@@ -77,6 +79,7 @@ function sendJsonError(res: ServerResponse, status: number, code: string, messag
 }
 
 async function runExists(events: RunEventSource, runId: string): Promise<boolean> {
+  if (events.exists) return events.exists(runId);
   // A log with events answers from its cursor; only an empty or missing one needs the listing.
   if ((await events.lastCursor(runId)) > 0) return true;
   return (await events.runIds()).includes(runId);
