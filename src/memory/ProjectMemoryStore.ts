@@ -65,6 +65,7 @@ export interface ProjectMemoryStats {
 type Doc = DurableDocument<ProjectMemoryEntry, MemoryMeta, MemoryAuditRow>;
 type MemoryMeta = Record<string, never>;
 
+// The memory file needs no meta of its own; an empty object keeps the envelope the same as the other stores.
 const MemoryMetaSchema = z.object({}) as unknown as z.ZodType<MemoryMeta>;
 
 /** How the store's JSON file is laid out (schemaVersion 1). */
@@ -330,10 +331,8 @@ export class ProjectMemoryStore {
     const at = now === undefined ? this.#now() : parseInput(TimeSchema, now, 'sweep time');
     const due = (entry: ProjectMemoryEntry) =>
       entry.status === 'provisional' && at - entry.createdAt > DISPUTE_WINDOW_MS;
-    // Nothing due in the cached view: no lock, no write.
-    let any = false;
-    for (const entry of (await this.#doc.read()).entries.values()) if ((any = due(entry))) break;
-    if (!any) return 0;
+    // Nothing due in the current file: no lock, no write.
+    if (!Array.from((await this.#doc.read()).entries.values()).some(due)) return 0;
     return this.#doc.mutate((tx) => {
       const confirmed = [...tx.values()].filter(due);
       for (const entry of confirmed) tx.put(entry.entryId, { ...entry, status: 'confirmed' });
