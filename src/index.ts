@@ -8,3 +8,5 @@ export * from './memory/index.js';
 export * from './feedback/index.js';
 export * from './events/index.js';
 export * from './sse/index.js';
+export * from './runs/index.js';
+export * from './create-stores.js';

@@ -525,6 +525,9 @@ export class AnalysisRunStore {
         try {
           await this.#events.append(runId, { type: 'error', payload: error });
         } catch (appendError) {
+          // A live process still writes this run's log (it holds the log's writer lock): it is
+          // not dead, only slow to beat. Leave it; a dead writer's lock is taken over at once.
+          if (appendError instanceof LockError) return 'kept' as const;
           if (!isCode(appendError, 'SEALED')) throw appendError;
           await this.#finishFromLog(runId);
           return 'finished' as const;
@@ -549,7 +552,13 @@ export class AnalysisRunStore {
       if (!isTerminalStatus(current.status) || !this.#isExpired(current, now, retentionMs)) return 'kept' as const;
       // The log first: a crash in between leaves a record whose log is gone, deleted next time;
       // the other order could leave a log nothing points to.
-      await this.#events?.delete(runId);
+      try {
+        await this.#events?.delete(runId);
+      } catch (error) {
+        // Another process still holds the log (a follower's writer, say): try again next pass.
+        if (error instanceof LockError) return 'kept' as const;
+        throw error;
+      }
       await this.#backend.remove(runId);
       return 'deleted' as const;
     });
