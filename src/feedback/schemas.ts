@@ -24,7 +24,10 @@ export const PipelineCaseSchema = z.object({
 });
 export type PipelineCase = z.infer<typeof PipelineCaseSchema>;
 
-/** One row of an entry's history: the stage it reached, when, and who reviewed it. */
+/**
+ * One row of an entry's history: the stage it reached, when (`at` is the entry's `updatedAt` of that
+ * move, so rows are strictly increasing too), and who reviewed it when a reviewer was given.
+ */
 export const PipelineHistoryRowSchema = z.object({
   stage: PipelineStageSchema,
   at: EpochMs,
