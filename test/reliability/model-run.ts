@@ -54,6 +54,8 @@ export interface ModelSpec<Op, Real, Model> {
    * Omitted: no batches.
    */
   batchOp?: fc.Arbitrary<Op>;
+  /** Overrides how a batch is drawn (say, operations on distinct records only). */
+  batch?: fc.Arbitrary<Op[]>;
   /** @defaultValue 3 */
   maxBatch?: number;
 }
@@ -103,15 +105,12 @@ type Step<Op> = { kind: 'one'; op: Op } | { kind: 'batch'; ops: Op[] } | { kind:
 
 function steps<Op>(
   op: fc.Arbitrary<Op>,
-  batchOp: fc.Arbitrary<Op> | undefined,
-  maxBatch: number,
+  batch: fc.Arbitrary<Op[]> | undefined,
   file: boolean,
   maxLength: number,
 ): fc.Arbitrary<Step<Op>[]> {
   const options: fc.Arbitrary<Step<Op>>[] = [op.map((o) => ({ kind: 'one' as const, op: o }))];
-  if (batchOp && maxBatch > 1) {
-    options.push(fc.array(batchOp, { minLength: 2, maxLength: maxBatch }).map((ops) => ({ kind: 'batch', ops })));
-  }
+  if (batch) options.push(batch.map((ops) => ({ kind: 'batch', ops })));
   const weighted: fc.WeightedArbitrary<Step<Op>>[] = options.map((arbitrary, i) => ({
     arbitrary,
     weight: i === 0 ? 6 : 2,
@@ -131,42 +130,53 @@ export async function checkModel<Op, Real, Model>(
 ): Promise<void> {
   const maxLength = options.maxLength ?? 12;
   await fc.assert(
-    fc.asyncProperty(steps(spec.op, spec.batchOp, spec.maxBatch ?? 3, options.file, maxLength), async (sequence) => {
-      const root = options.file ? tempDir('agent-stores-model-') : undefined;
-      let real = await spec.open(root);
-      const model = spec.model();
-      try {
-        for (const [index, step] of sequence.entries()) {
-          const where = `step ${index} ${JSON.stringify(step)}`;
-          if (step.kind === 'reopen') {
+    fc.asyncProperty(
+      steps(
+        spec.op,
+        spec.batch ??
+          (spec.batchOp && (spec.maxBatch ?? 3) > 1
+            ? fc.array(spec.batchOp, { minLength: 2, maxLength: spec.maxBatch ?? 3 })
+            : undefined),
+        options.file,
+        maxLength,
+      ),
+      async (sequence) => {
+        const root = options.file ? tempDir('agent-stores-model-') : undefined;
+        let real = await spec.open(root);
+        const model = spec.model();
+        try {
+          for (const [index, step] of sequence.entries()) {
+            const where = `step ${index} ${JSON.stringify(step)}`;
+            if (step.kind === 'reopen') {
+              await spec.close?.(real);
+              real = await spec.open(root);
+            } else if (step.kind === 'one') {
+              const got = await outcomeOf(() => spec.run(step.op, real));
+              const want = await outcomeOf(() => spec.apply(step.op, model));
+              count(step.op, want);
+              expect(got, where).toEqual(want);
+            } else {
+              // Issued together: the store may commit them as one batch, but in order.
+              const got = await Promise.all(step.ops.map((op) => outcomeOf(() => spec.run(op, real))));
+              const want: Outcome[] = [];
+              for (const op of step.ops) {
+                want.push(await outcomeOf(() => spec.apply(op, model)));
+                count(op, want[want.length - 1] as Outcome);
+              }
+              expect(got, where).toEqual(want);
+            }
+            expect(await spec.observe(real), `${where}: state`).toEqual(spec.view(model));
+          }
+          if (root !== undefined) {
             await spec.close?.(real);
             real = await spec.open(root);
-          } else if (step.kind === 'one') {
-            const got = await outcomeOf(() => spec.run(step.op, real));
-            const want = await outcomeOf(() => spec.apply(step.op, model));
-            count(step.op, want);
-            expect(got, where).toEqual(want);
-          } else {
-            // Issued together: the store may commit them as one batch, but in order.
-            const got = await Promise.all(step.ops.map((op) => outcomeOf(() => spec.run(op, real))));
-            const want: Outcome[] = [];
-            for (const op of step.ops) {
-              want.push(await outcomeOf(() => spec.apply(op, model)));
-              count(op, want[want.length - 1] as Outcome);
-            }
-            expect(got, where).toEqual(want);
+            expect(await spec.observe(real), 'state after reopening').toEqual(spec.view(model));
           }
-          expect(await spec.observe(real), `${where}: state`).toEqual(spec.view(model));
-        }
-        if (root !== undefined) {
+        } finally {
           await spec.close?.(real);
-          real = await spec.open(root);
-          expect(await spec.observe(real), 'state after reopening').toEqual(spec.view(model));
         }
-      } finally {
-        await spec.close?.(real);
-      }
-    }),
+      },
+    ),
     checkParameters(options.numRuns),
   );
   printTally(`model run (${options.file ? 'file' : 'memory'}, ${options.numRuns} sequences)`);
