@@ -594,8 +594,9 @@ export class FileEventBackend implements EventBackend {
     const size = idx.size();
     if (size % ENTRY !== 0) problems.push(`its size ${size} is not a multiple of ${ENTRY}`);
     const entries = Math.floor(size / ENTRY);
-    if (entries < offsets.length) problems.push(`short by ${offsets.length - entries} entries`);
-    if (entries > offsets.length) problems.push(`long by ${entries - offsets.length} entries`);
+    const count = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+    if (entries < offsets.length) problems.push(`short by ${count(offsets.length - entries)}`);
+    if (entries > offsets.length) problems.push(`long by ${count(entries - offsets.length)}`);
     const compare = Math.min(entries, offsets.length);
     const chunk = Buffer.allocUnsafe(8192 * ENTRY);
     let wrong = 0;

@@ -113,4 +113,19 @@ describe('AgentEventLog across processes', () => {
     expect(events.slice(0, -1).every((event) => (event.payload as { pid: number }).pid > 0)).toBe(true);
     await log.close();
   });
+
+  it('recovers a writer killed between appending an event and indexing it', async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    const child = writer([dir, 'run-i', 'crash-before-index', '5'], (line) => lines.push(line));
+    await exited(child);
+    expect(lines).toEqual(['ack 1', 'ack 2', 'ack 3', 'ack 4']);
+    const log = new AgentEventLog({ dir });
+    // Event 5 reached the log (fsynced) but not the index; it was never acknowledged, yet it is complete.
+    expect((await log.verify('run-i')).indexProblems).toEqual(['short by 1 entry']);
+    expect((await log.append('run-i', { type: 'step' })).cursor).toBe(6);
+    expect(cursors(await collect(log.read('run-i', { after: 4 })))).toEqual([5, 6]);
+    expect((await log.verify('run-i')).ok).toBe(true);
+    await log.close();
+  });
 });

@@ -1,0 +1,121 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AgentEventLog, type EventLogIO, nodeEventLogIO } from '../../src/events/index.js';
+import { StoreIOError } from '../../src/storage/errors.js';
+import { tempDir } from '../helpers/tmp.js';
+import { collect, cursors, range } from './helpers.js';
+
+/** Which step to fail, consulted at the time of each call (so a test can switch faults on and off). */
+interface FaultPlan {
+  step?: 'write' | 'datasync' | undefined;
+  /** Fail only files whose name ends with this. @defaultValue '.ndjson' */
+  suffix?: string;
+  /** Write half of the buffer before failing. */
+  partial?: boolean;
+  /** Fail the truncate that cuts a failed batch back, too. */
+  truncate?: boolean;
+}
+
+/** The real file system, failing what `plan` says: the seam the log exposes for this. */
+function faultyIO(plan: FaultPlan): EventLogIO {
+  const fail = (code: string) => Object.assign(new Error(`injected ${code}`), { code });
+  const applies = (file: string) => file.endsWith(plan.suffix ?? '.ndjson');
+  return {
+    ...nodeEventLogIO,
+    open(file, mode) {
+      const real = nodeEventLogIO.open(file, mode);
+      if (real === undefined) return undefined;
+      return {
+        file,
+        size: () => real.size(),
+        read: (buffer, offset, length, position) => real.read(buffer, offset, length, position),
+        write(buffer, offset, length, position) {
+          if (plan.step === 'write' && applies(file)) {
+            if (plan.partial) real.write(buffer, offset, Math.ceil(length / 2), position);
+            throw fail('ENOSPC');
+          }
+          real.write(buffer, offset, length, position);
+        },
+        datasync() {
+          if (plan.step === 'datasync' && applies(file)) throw fail('EIO');
+          real.datasync();
+        },
+        truncate(length) {
+          if (plan.truncate && applies(file)) throw fail('EIO');
+          real.truncate(length);
+        },
+        close: () => real.close(),
+      };
+    },
+  };
+}
+
+async function setup(): Promise<{ dir: string; file: string; plan: FaultPlan; log: AgentEventLog }> {
+  const dir = tempDir();
+  const plan: FaultPlan = {};
+  const log = new AgentEventLog({ dir, io: faultyIO(plan) });
+  for (const i of range(3)) await log.append('run-1', { type: 'n', payload: i });
+  return { dir, file: path.join(dir, 'run-1.ndjson'), plan, log };
+}
+
+describe('AgentEventLog under disk faults', () => {
+  it.each([
+    ['ENOSPC on the write', { step: 'write' }],
+    ['ENOSPC after half the batch was written', { step: 'write', partial: true }],
+    ['EIO on fdatasync', { step: 'datasync' }],
+  ] as [string, FaultPlan][])(
+    'rejects the whole batch with StoreIOError on %s, leaves the log as it was, and continues gap-free',
+    async (_what, fault) => {
+      const { file, plan, log } = await setup();
+      const before = fs.readFileSync(file);
+      Object.assign(plan, fault);
+      const results = await Promise.allSettled(range(4).map(() => log.append('run-1', { type: 'n' })));
+      expect(results.every((result) => result.status === 'rejected')).toBe(true);
+      expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(StoreIOError);
+      expect((results[0] as PromiseRejectedResult).reason.message).toContain('run-1.ndjson');
+      expect(fs.readFileSync(file)).toEqual(before);
+      plan.step = undefined;
+      expect((await log.append('run-1', { type: 'n' })).cursor).toBe(4);
+      expect(cursors(await collect(log.read('run-1')))).toEqual(range(4));
+      expect((await log.verify('run-1')).ok).toBe(true);
+      await log.close();
+    },
+  );
+
+  it('re-reads the run from disk when a failed batch could not be cut back, keeping cursors gap-free', async () => {
+    const { dir, plan, log } = await setup();
+    Object.assign(plan, { step: 'write', partial: true, truncate: true });
+    await expect(log.append('run-1', { type: 'n' })).rejects.toBeInstanceOf(StoreIOError);
+    Object.assign(plan, { step: undefined, partial: false, truncate: false });
+    // The half-written line is a torn tail: recovery cuts it before the next append.
+    expect((await log.append('run-1', { type: 'n' })).cursor).toBe(4);
+    expect(cursors(await collect(log.read('run-1')))).toEqual(range(4));
+    expect((await new AgentEventLog({ dir }).verify('run-1')).ok).toBe(true);
+    await log.close();
+  });
+
+  it('acknowledges appends whose index write failed, and rebuilds the index on the next open', async () => {
+    const { dir, plan, log } = await setup();
+    Object.assign(plan, { step: 'write', suffix: '.idx' });
+    const events = await Promise.all(range(3).map(() => log.append('run-1', { type: 'n' })));
+    expect(cursors(events)).toEqual([4, 5, 6]);
+    expect(cursors(await collect(log.read('run-1', { after: 4 })))).toEqual([5, 6]);
+    await log.close();
+    expect((await new AgentEventLog({ dir }).verify('run-1')).indexProblems).toEqual(['short by 3 entries']);
+    const reopened = new AgentEventLog({ dir });
+    expect((await reopened.append('run-1', { type: 'n' })).cursor).toBe(7);
+    expect((await reopened.verify('run-1')).ok).toBe(true);
+    await reopened.close();
+  });
+
+  it('fails the first append with StoreIOError when the directory cannot be created, and touches nothing', async () => {
+    const dir = tempDir();
+    const blocker = path.join(dir, 'file');
+    fs.writeFileSync(blocker, '');
+    const log = new AgentEventLog({ dir: path.join(blocker, 'events') });
+    await expect(log.append('run-1', { type: 'n' })).rejects.toBeInstanceOf(StoreIOError);
+    expect(fs.readdirSync(dir)).toEqual(['file']);
+    await log.close();
+  });
+});
