@@ -130,8 +130,8 @@ export async function runCli(args: readonly string[], output: CliOutput): Promis
   } catch (error) {
     const hint = command ? `agent-stores ${command.name} --help` : 'agent-stores --help';
     if (error instanceof UsageError) {
-      print(output.stderr, `${label}: ${oneLine(error.message)}`);
-      if (!error.message.includes('--help')) print(output.stderr, `Run '${hint}' for usage.`);
+      const message = oneLine(error.message);
+      print(output.stderr, `${label}: ${message}${/--help|usage:/.test(message) ? '' : ` (see ${hint})`}`);
       return EXIT.usage;
     }
     if (error instanceof StoreError && USAGE_CODES.has(error.code)) {

@@ -57,8 +57,8 @@ function connect(url: string): { client: EventSource; seen: Seen[] } {
   cleanups.push(() => client.close());
   const seen: Seen[] = [];
   for (const type of ['analysis_started', 'progress', 'analysis_completed']) {
-    client.addEventListener(type, (event: MessageEvent<string>) => {
-      seen.push({ cursor: Number(event.lastEventId), type: event.type, payload: JSON.parse(event.data) });
+    client.addEventListener(type, (event: MessageEvent) => {
+      seen.push({ cursor: Number(event.lastEventId), type: event.type, payload: JSON.parse(String(event.data)) });
     });
   }
   return { client, seen };
@@ -148,5 +148,10 @@ function trackHandlesFromOurCode() {
       live.delete(id);
     },
   }).enable();
-  return { kinds: () => [...live.values()].sort(), stop: () => hook.disable() };
+  return {
+    kinds: () => [...live.values()].sort(),
+    stop: () => {
+      hook.disable();
+    },
+  };
 }

@@ -1,6 +1,5 @@
 import type { AgentEvent } from '../../events/index.js';
 import { assertValidId } from '../../storage/ids.js';
-import type { CliContext } from '../cli-context.js';
 import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatClock } from '../format-time.js';
@@ -10,12 +9,6 @@ import { UsageError } from '../usage-error.js';
 function eventLine(event: AgentEvent): string {
   const payload = event.payload === null || event.payload === undefined ? '' : JSON.stringify(event.payload);
   return `#${String(event.cursor).padEnd(5)} ${formatClock(event.at)}  ${event.type.padEnd(20)} ${payload}`.trimEnd();
-}
-
-async function hasLog(ctx: CliContext, runId: string): Promise<boolean> {
-  const { events } = await ctx.stores();
-  if ((await events.lastCursor(runId)) > 0) return true;
-  return (await events.runIds()).includes(runId);
 }
 
 /** `agent-stores events tail`: a run's events, as lines or NDJSON, optionally following live. */
@@ -48,7 +41,7 @@ export const eventsTail: CliCommand = {
     const last = countOption(values, 'last');
     if (afterOption !== undefined && last !== undefined) throw new UsageError('give --after or --last, not both');
     const { events } = await ctx.stores();
-    if (!(await hasLog(ctx, runId))) {
+    if (!(await events.exists(runId))) {
       ctx.err(`agent-stores events tail: run '${runId}' has no event log under ${ctx.root}/agent_events`);
       return EXIT.failed;
     }
