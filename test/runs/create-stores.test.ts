@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { AnalysisRunStore, createStores, STORE_FILE_NAMES, ValidationError } from '../../src/index.js';
+import { createStores, STORE_FILE_NAMES, ValidationError } from '../../src/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function useAll(stores: ReturnType<typeof createStores>): Promise<void> {
@@ -83,22 +83,22 @@ describe('createStores', () => {
 
   it('stops the run store’s heartbeat timers on close', async () => {
     const root = tempDir();
-    const stores = createStores({ root });
-    await stores.runs.create({ runId: 'r1', sessionId: 's', question: 'q' });
     let now = 1_000;
-    const runs = new AnalysisRunStore({ dir: path.join(root, STORE_FILE_NAMES.runs), clock: () => now });
+    const stores = createStores({ root, clock: () => now });
+    await stores.runs.create({ runId: 'r1', sessionId: 's', question: 'q' });
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
-      runs.startHeartbeat('r1', { intervalMs: 5 });
+      stores.runs.startHeartbeat('r1', { intervalMs: 5 });
       await vi.advanceTimersByTimeAsync(0);
-      await runs.close();
+      await stores.close();
       now = 2_000;
       await vi.advanceTimersByTimeAsync(100);
-      expect((await stores.runs.get('r1'))?.heartbeatAt).toBe(1_000);
     } finally {
       vi.useRealTimers();
-      await stores.close();
     }
+    const reader = createStores({ root });
+    expect((await reader.runs.get('r1'))?.heartbeatAt).toBe(1_000);
+    await reader.close();
   });
 
   it('refuses an empty root', () => {
