@@ -1,5 +1,6 @@
+import { eventsSuite } from './events.js';
 import type { BenchSuite } from './harness.js';
 import { jsonStoresSuite } from './json-stores.js';
 
 /** Every benchmark suite, in the order the table prints them. Each issue adds its own. */
-export const suites: BenchSuite[] = [jsonStoresSuite];
+export const suites: BenchSuite[] = [jsonStoresSuite, eventsSuite];
