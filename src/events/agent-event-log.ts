@@ -18,6 +18,8 @@ import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
+import { RecentEvents } from './recent-events.js';
+import { SyncToAsyncIterator } from './sync-to-async-iterator.js';
 
 /** The terminal event types when the option `terminalTypes` is not given. */
 export const DEFAULT_TERMINAL_TYPES: readonly string[] = ['analysis_completed', 'error', 'end'];
@@ -71,6 +73,12 @@ export const AgentEventLogOptionsSchema = z.object({
    * @defaultValue 1_000
    */
   pollMs: z.number().int().positive().optional(),
+  /**
+   * How many of the latest events of each run this process writes are kept in memory, so that a
+   * client reconnecting to a live run is served without touching the disk. 0 turns it off.
+   * @defaultValue 1024
+   */
+  recentEvents: z.number().int().nonnegative().optional(),
   /** Told when opening a run repaired it (a torn tail cut, the index rebuilt). */
   onWarning: z.custom<(warning: EventLogWarning) => void>(isFunction, 'onWarning must be a function').optional(),
 });
@@ -79,7 +87,10 @@ export const AgentEventLogOptionsSchema = z.object({
 export type AgentEventLogOptions = z.input<typeof AgentEventLogOptionsSchema>;
 
 /** Options of {@link AgentEventLog.inMemory}: those that make sense without disk. */
-export type InMemoryEventLogOptions = Omit<AgentEventLogOptions, 'dir' | 'io' | 'lock' | 'pollMs' | 'onWarning'>;
+export type InMemoryEventLogOptions = Omit<
+  AgentEventLogOptions,
+  'dir' | 'io' | 'lock' | 'pollMs' | 'onWarning' | 'recentEvents'
+>;
 
 /** Options of {@link AgentEventLog.follow}. */
 export const FollowEventsOptionsSchema = z.object({
@@ -112,6 +123,8 @@ interface RunState {
   writable: boolean;
   opening: Promise<void> | undefined;
   waiting: Pending[];
+  /** The latest events, while writable (see the option `recentEvents`). */
+  recent: RecentEvents | undefined;
 }
 
 /** A follower in this process, told directly about this process's appends. */
@@ -121,6 +134,23 @@ interface Listener {
 }
 
 const LINE_HEAD_BYTES = '{"cursor":'.length;
+
+/**
+ * The payload as JSON text. The plain `JSON.stringify` is the fast path; it turns NaN and
+ * Infinity into `null` silently, so only a text containing `null` needs the exact check.
+ */
+function jsonText(payload: unknown, runId: string, type: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined || text.includes('null')) {
+    return toJsonText(payload, `the payload of the '${type}' event for run '${runId}'`);
+  }
+  return text;
+}
 
 /**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
@@ -160,6 +190,7 @@ export class AgentEventLog {
   readonly #fsync: boolean;
   readonly #maxEventBytes: number;
   readonly #clock: Clock;
+  readonly #recentEvents: number;
   readonly #runs = new Map<string, RunState>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #background = new Set<Promise<void>>();
@@ -175,6 +206,8 @@ export class AgentEventLog {
     this.#fsync = (parsed.durability ?? 'fsync') === 'fsync';
     this.#maxEventBytes = parsed.maxEventBytes ?? 1024 * 1024;
     this.#clock = parsed.clock ?? systemClock;
+    // Memory needs no cache in front of it.
+    this.#recentEvents = memory ? 0 : (parsed.recentEvents ?? 1024);
     this.#backend =
       memory ??
       new FileEventBackend({
@@ -209,7 +242,7 @@ export class AgentEventLog {
     }
     const { type } = input;
     const payload = input.payload === undefined ? null : input.payload;
-    const payloadText = toJsonText(payload, `the payload of the '${type}' event for run '${runId}'`);
+    const payloadText = jsonText(payload, runId, type);
     const at = this.#clock();
     const tail = `,"type":${JSON.stringify(type)},"at":${Number.isFinite(at) ? at : 0},"payload":${payloadText}}\n`;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
@@ -261,12 +294,8 @@ export class AgentEventLog {
       this.#commit(runId, run, items);
       return;
     }
-    if (run?.sealed && !run.opening) {
-      for (const item of items) item.reject(new SealedLogError(runId));
-      return;
-    }
     if (!run) {
-      run = { lastCursor: 0, sealed: false, writable: false, opening: undefined, waiting: [] };
+      run = { lastCursor: 0, sealed: false, writable: false, opening: undefined, waiting: [], recent: undefined };
       this.#runs.set(runId, run);
     }
     run.waiting.push(...items);
@@ -288,12 +317,12 @@ export class AgentEventLog {
     run.sealed = tail.lastType !== undefined && this.#terminal.has(tail.lastType);
     const waiting = run.waiting.splice(0);
     if (run.sealed) {
-      // Nothing will be written: do not keep the lock.
-      this.#track(this.#backend.closeRun(runId));
+      this.#release(runId, run);
       for (const item of waiting) item.reject(new SealedLogError(runId));
       return;
     }
     run.writable = true;
+    if (this.#recentEvents > 0) run.recent = new RecentEvents(this.#recentEvents);
     this.#commit(runId, run, waiting);
   }
 
@@ -327,18 +356,29 @@ export class AgentEventLog {
     run.sealed = sealed;
     const listeners = this.#listeners.get(runId);
     const live: AgentEvent[] | undefined = listeners?.size ? [] : undefined;
+    const recent = run.recent;
     for (let i = 0; i < accepted.length; i++) {
       const item = accepted[i]!;
       const eventCursor = prepared[i]!.cursor;
+      recent?.add(eventCursor, item.type, item.at, item.payloadText);
       item.resolve({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: item.payload });
       // Followers get what a read from disk would give them, not the caller's object.
       live?.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
     }
     if (live && listeners) for (const listener of listeners) listener.events(live);
-    if (sealed) {
-      run.writable = false;
-      this.#track(this.#backend.closeRun(runId));
-    }
+    if (sealed) this.#release(runId, run);
+  }
+
+  /**
+   * Lets go of a sealed run: nothing more will be written, so its lock and handles are released
+   * and what this process knew of it is forgotten (another process may delete it from now on;
+   * questions about it go to the disk).
+   */
+  #release(runId: string, run: RunState): void {
+    run.writable = false;
+    run.recent = undefined;
+    if (this.#runs.get(runId) === run) this.#runs.delete(runId);
+    this.#track(this.#backend.closeRun(runId));
   }
 
   #track(work: Promise<void>): void {
@@ -359,11 +399,29 @@ export class AgentEventLog {
       options,
       'read options',
     );
-    return this.#read(runId, after, limit);
+    return new SyncToAsyncIterator(() => this.#events(runId, after, limit));
   }
 
-  async *#read(runId: string, after: number, limit: number): AsyncGenerator<AgentEvent, void, undefined> {
-    yield* this.#backend.read(runId, after, limit);
+  /** Events after `after`: from the cache of recent events when it holds them, else from the backend. */
+  *#events(runId: string, after: number, limit: number): Generator<AgentEvent, void, undefined> {
+    let last = after;
+    let left = limit;
+    // A reconnect to a live run this process writes: serve what the cache holds, then the disk.
+    for (let event = this.#cached(runId, last + 1); event !== undefined && left > 0; ) {
+      yield event;
+      last = event.cursor;
+      left--;
+      event = this.#cached(runId, last + 1);
+    }
+    const run = this.#runs.get(runId);
+    // While this process writes the run, it knows where the run ends.
+    if (left <= 0 || (run?.writable && last >= run.lastCursor)) return;
+    yield* this.#backend.read(runId, last, left);
+  }
+
+  #cached(runId: string, cursor: number): AgentEvent | undefined {
+    const run = this.#runs.get(runId);
+    return run?.writable ? run.recent?.get(runId, cursor) : undefined;
   }
 
   /**
@@ -435,7 +493,7 @@ export class AgentEventLog {
         if (stale) {
           stale = false;
           let got = false;
-          for (const event of this.#backend.read(runId, last, Number.POSITIVE_INFINITY)) {
+          for (const event of this.#events(runId, last, Number.POSITIVE_INFINITY)) {
             got = seen = true;
             yield event;
             last = event.cursor;
@@ -466,7 +524,8 @@ export class AgentEventLog {
 
   #tailOf(runId: string): { lastCursor: number; sealed: boolean } | undefined {
     const run = this.#runs.get(runId);
-    if (run && !run.opening) return { lastCursor: run.lastCursor, sealed: run.sealed };
+    // While this process holds the run's lock, nobody else can change it.
+    if (run?.writable) return { lastCursor: run.lastCursor, sealed: run.sealed };
     const tail = this.#backend.tail(runId);
     return (
       tail && { lastCursor: tail.lastCursor, sealed: tail.lastType !== undefined && this.#terminal.has(tail.lastType) }

@@ -147,4 +147,30 @@ describe('AgentEventLog files', () => {
     expect(events.map((event) => event.payload)).toEqual(range(10, 91));
     await writer.close();
   });
+
+  it('serves reads from its cache of recent events and the disk alike, also when appends overtake the cache mid-read', async () => {
+    const dir = tempDir();
+    const log = new AgentEventLog({ dir, recentEvents: 4 });
+    for (const i of range(10)) await log.append('run-1', { type: 'n', payload: { i } });
+    expect(cursors(await collect(log.read('run-1', { after: 2 })))).toEqual(range(8, 3));
+    const iterator = log.read('run-1', { after: 7 })[Symbol.asyncIterator]();
+    expect((await iterator.next()).value?.cursor).toBe(8);
+    for (const i of range(10, 11)) await log.append('run-1', { type: 'n', payload: { i } });
+    const rest: number[] = [];
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push(next.value.cursor);
+    expect(rest).toEqual(range(12, 9));
+    const fromDisk = await collect(new AgentEventLog({ dir }).read('run-1'));
+    expect(await collect(log.read('run-1'))).toEqual(fromDisk);
+    await log.close();
+  });
+
+  it('returns fresh payload objects from the cache, never the caller’s', async () => {
+    const log = new AgentEventLog({ dir: tempDir() });
+    const payload = { list: [1] };
+    await log.append('run-1', { type: 'n', payload });
+    payload.list.push(2);
+    const [event] = await collect(log.read('run-1'));
+    expect(event?.payload).toEqual({ list: [1] });
+    await log.close();
+  });
 });
