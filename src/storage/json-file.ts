@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { z } from 'zod';
 import type { DocumentAdapter, Snapshot } from './document.js';
 import { CorruptStoreError, type StoreError, StoreIOError } from './errors.js';
-import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from './io.js';
+import { type FileIdentity, type FileWatch, nodeIO, type StorageIO, sameIdentity } from './io.js';
 import { acquireLock, type LockOptions } from './lock.js';
 
 /** What a store keeps in its JSON file, and how older versions of the file are brought up to date. */
@@ -50,6 +50,8 @@ interface Cached<E, M, L> {
   identity: FileIdentity | undefined;
   snapshot?: Snapshot<E, M, L>;
   error?: StoreError;
+  /** Held on the file version `snapshot` came from, when the seam offers watches: see {@link StorageIO.watch}. */
+  watch?: FileWatch;
 }
 
 const HEAD_BYTES = 64;
@@ -121,8 +123,10 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
   }
 
   async load(locked: boolean): Promise<Snapshot<E, M, L>> {
-    const identity = this.#identify();
     const cached = this.#cached;
+    // A reader's fast path: one fstat on the held version instead of a stat of the path.
+    if (!locked && cached?.snapshot && cached.watch?.unchanged()) return cached.snapshot;
+    const identity = this.#identify();
     if (cached && sameIdentity(identity, cached.identity) && (!locked || this.#headRevMatches(cached))) {
       if (cached.error && !(locked && this.#onCorrupt === 'quarantine')) throw cached.error;
       if (cached.snapshot) return cached.snapshot;
@@ -142,10 +146,22 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
       await this.#io.writeAtomic(this.file, text, { fsync: true });
       await this.#io.fsyncDir(path.dirname(this.file));
     } catch (error) {
-      this.#cached = undefined;
+      this.#setCache(undefined);
       throw new StoreIOError(this.file, 'writing', error);
     }
-    this.#cached = { identity: this.#identify(), snapshot: next };
+    this.#setCache({ identity: this.#identify(), snapshot: next });
+  }
+
+  /** Replaces the cache; a snapshot read from (or written to) the file gets a watch on that version. */
+  #setCache(next: Cached<E, M, L> | undefined): void {
+    this.#cached?.watch?.close();
+    if (next?.snapshot && next.identity !== undefined) {
+      const watch = this.#io.watch?.(this.file);
+      // The watch must be on the very version cached: the file may have moved on since.
+      if (watch && sameIdentity(watch.identity, next.identity)) next.watch = watch;
+      else watch?.close();
+    }
+    this.#cached = next;
   }
 
   #identify(): FileIdentity | undefined {
@@ -185,18 +201,18 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
     const readIdentity = bytes === undefined ? undefined : this.#identify();
     if (bytes === undefined) {
       const snapshot = emptySnapshot(this.#format);
-      this.#cached = { identity: undefined, snapshot };
+      this.#setCache({ identity: undefined, snapshot });
       return snapshot;
     }
     try {
       const snapshot = this.#decode(bytes);
       // If the file moved on while we read it, do not cache: the next read parses again.
-      this.#cached = sameIdentity(identity, readIdentity) ? { identity: readIdentity, snapshot } : undefined;
+      this.#setCache(sameIdentity(identity, readIdentity) ? { identity: readIdentity, snapshot } : undefined);
       return snapshot;
     } catch (error) {
       if (!(error instanceof CorruptStoreError)) throw error;
       if (this.#onCorrupt === 'quarantine') return this.#quarantine(error, locked);
-      this.#cached = { identity: readIdentity, error };
+      this.#setCache({ identity: readIdentity, error });
       throw error;
     }
   }
@@ -271,7 +287,7 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
       throw new StoreIOError(this.file, 'moving aside', cause);
     }
     const snapshot = emptySnapshot(this.#format);
-    this.#cached = { identity: undefined, snapshot };
+    this.#setCache({ identity: undefined, snapshot });
     this.#onWarning?.({
       code: 'QUARANTINED',
       file: this.file,
