@@ -49,9 +49,10 @@ function eventCase(
     // Once the bytes are in the log file (the write returned), a crash cannot take them back.
     committedAfter: ['log.write'],
     // A crash tearing a batch's write keeps its complete lines: a prefix of the batch, never a gap.
-    partial: (seen, before, after) => {
+    partial: (seen, before, after, kind) => {
       const [s, b, a] = [seen, before, after] as { r1: AgentEvent[] }[];
       return (
+        kind === 'crash' &&
         s!.r1.length > b!.r1.length &&
         s!.r1.length < a!.r1.length &&
         JSON.stringify(s!.r1) === JSON.stringify(a!.r1.slice(0, s!.r1.length))

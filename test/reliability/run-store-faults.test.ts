@@ -1,0 +1,160 @@
+import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { AgentEventLog } from '../../src/events/index.js';
+import { type AnalysisRun, AnalysisRunStore } from '../../src/runs/index.js';
+import { describeOutcomes, type FaultCase, type FaultOutcome, sweepFaults } from './fault-sweep.js';
+import { FaultyEventLogIO } from './faulty-event-io.js';
+import { type FaultInjector, FaultyIO } from './faulty-io.js';
+
+const T0 = 1_700_000_000_000;
+const STALE_MS = 1_000;
+let now = T0;
+const clock = () => now;
+
+interface Stores {
+  runs: AnalysisRunStore;
+  events: AgentEventLog;
+}
+
+function openStores(root: string, runIO?: FaultyIO, eventIO?: FaultyEventLogIO): Stores {
+  const events = new AgentEventLog({
+    dir: path.join(root, 'agent_events'),
+    clock,
+    io: eventIO,
+    lock: { waitMs: 2_000 },
+  });
+  const runs = new AnalysisRunStore({
+    dir: path.join(root, 'analysis_runs'),
+    events,
+    clock,
+    staleAfterMs: STALE_MS,
+    io: runIO,
+    lock: { waitMs: 2_000 },
+  });
+  return { runs, events };
+}
+
+/** A record as compared: `updatedAt` is checked by the model tests, the error by its code. */
+function normal(run: AnalysisRun | undefined): unknown {
+  if (!run) return undefined;
+  const { updatedAt: _, error, ...rest } = run;
+  return error ? { ...rest, error: error.code } : rest;
+}
+
+/**
+ * What a process that opens the root sees once recovered. Recovery of the run store is a
+ * cleanup pass: it finishes a run whose log was sealed by a completion that failed before the
+ * record was written (the log is what clients saw). Judged at the case's own time, so nothing
+ * else changes.
+ */
+async function recoveredView({ runs, events }: Stores) {
+  await runs.cleanup({ retentionMs: 1e12, now: T0 + 10 });
+  const types: string[] = [];
+  for await (const event of events.read('a')) types.push(event.type);
+  return {
+    a: normal(await runs.get('a')),
+    b: normal(await runs.get('b')),
+    c: normal(await runs.get('c')),
+    events: types,
+  };
+}
+
+async function prepare(root: string): Promise<void> {
+  now = T0;
+  const stores = openStores(root);
+  await stores.runs.create({ runId: 'a', sessionId: 's', question: 'q' });
+  await stores.runs.start('a');
+  await stores.runs.heartbeat('a', { step: 1 });
+  await stores.runs.create({ runId: 'b', sessionId: 's', question: 'q' });
+  await stores.events.append('a', { type: 'progress', payload: { step: 1 } });
+  await stores.runs.close();
+  await stores.events.close();
+}
+
+function runCase<I extends FaultInjector>(
+  injector: () => I,
+  open: (root: string, io: I) => Stores,
+  run: (stores: Stores) => Promise<unknown>,
+): FaultCase<Stores, unknown, I> {
+  return {
+    prepare,
+    open,
+    injector,
+    run: async (stores) => {
+      now = T0 + 10;
+      return run(stores);
+    },
+    observe: recoveredView,
+    probe: (stores) =>
+      stores.runs.create({ runId: `p${Math.floor(Math.random() * 1e9)}`, sessionId: 's', question: 'q' }),
+    close: async ({ runs, events }) => {
+      await runs.close();
+      await events.close();
+    },
+    // A completion appends its terminal event first: from then on the log says how the run
+    // ended and recovery makes the record follow, so a later fault leaves the change in doubt.
+    committedAfter: ['*', 'log.write', 'writeAtomic'],
+  };
+}
+
+const withRunFaults = (run: (stores: Stores) => Promise<unknown>) =>
+  runCase(
+    () => new FaultyIO(),
+    (root, io) => openStores(root, io),
+    run,
+  );
+const withEventFaults = (run: (stores: Stores) => Promise<unknown>) =>
+  runCase(
+    () => new FaultyEventLogIO(),
+    (root, io) => openStores(root, undefined, io),
+    run,
+  );
+
+function expectCovered(outcomes: FaultOutcome[]): void {
+  expect(
+    outcomes.filter((o) => o.result === 'not-reached'),
+    describeOutcomes(outcomes),
+  ).toEqual([]);
+  const untyped = outcomes.filter((o) => o.result !== 'absorbed' && !['IO', 'LOCKED'].includes(o.errorCode ?? ''));
+  expect(untyped, describeOutcomes(outcomes)).toEqual([]);
+  if (process.env.SHOW_FAULTS) console.log(describeOutcomes(outcomes));
+}
+
+describe('AnalysisRunStore under injected faults in its own files', () => {
+  it('create() is all-or-nothing', async () => {
+    expectCovered(
+      await sweepFaults(withRunFaults((s) => s.runs.create({ runId: 'c', sessionId: 's', question: 'q' }))),
+    );
+  });
+
+  it('start() is all-or-nothing', async () => {
+    expectCovered(await sweepFaults(withRunFaults((s) => s.runs.start('b'))));
+  });
+
+  it('complete() ends the run with its terminal event, or leaves it running', async () => {
+    expectCovered(await sweepFaults(withRunFaults((s) => s.runs.complete('a', { answer: 42 }))));
+  });
+
+  it('cleanup() abandons each stale run with its error event, or leaves it for the next pass', async () => {
+    const sweep = withRunFaults(async (s) => {
+      now = T0 + 10 * STALE_MS;
+      return s.runs.cleanup({ retentionMs: 1e12 });
+    });
+    // A pass judges run after run: a fault stops it between two, each of them whole.
+    sweep.partial = (seen, before, after) => {
+      const [s, b, a] = [seen, before, after] as Record<string, unknown>[];
+      return (
+        ['a', 'b', 'c'].every((id) => isDeepStrictEqual(s![id], b![id]) || isDeepStrictEqual(s![id], a![id])) &&
+        isDeepStrictEqual(s!.events, (isDeepStrictEqual(s!.a, a!.a) ? a! : b!).events)
+      );
+    };
+    expectCovered(await sweepFaults(sweep));
+  });
+});
+
+describe('AnalysisRunStore under injected faults in the attached event log', () => {
+  it('complete() never finishes the record without its terminal event', async () => {
+    expectCovered(await sweepFaults(withEventFaults((s) => s.runs.fail('a', 'boom'))));
+  });
+});
