@@ -46,6 +46,8 @@ export const verify: CliCommand = {
       ['analysis_runs/', () => stores.runs.list()],
     ];
     const total = runIds.length + jsonChecks.length;
+    const logFile = (runId: string) => path.join('agent_events', `${runId}.ndjson`);
+    const width = Math.max(...runIds.map((runId) => logFile(runId).length), ...jsonChecks.map(([file]) => file.length));
     const many = total > MANY;
     const bar = new ProgressBar(ctx.output.stderr, total, 'verifying', many && ctx.output.stderrIsTTY && !values.json);
     const findings: Finding[] = [];
@@ -54,11 +56,11 @@ export const verify: CliCommand = {
       if (values.json) return ctx.out(JSON.stringify(finding));
       if (finding.state === 'ok' && many) return;
       bar.clear();
-      ctx.out(`${finding.state.toUpperCase().padEnd(9)}${finding.file}  ${finding.detail}`);
+      ctx.out(`${finding.state.toUpperCase().padEnd(9)}${finding.file.padEnd(width)}  ${finding.detail}`);
     };
 
     for (const runId of runIds) {
-      const file = path.join('agent_events', `${runId}.ndjson`);
+      const file = logFile(runId);
       try {
         const r = await stores.events.verify(runId, { repair });
         const counts = `${r.events} events${r.sealed ? ', sealed' : ''}`;
