@@ -431,6 +431,10 @@ export class AgentEventLog {
    * live. Ends after the terminal event, when the run is deleted, when `signal` aborts, or on
    * {@link close}. A run that does not exist yet is waited for (check {@link exists} first to
    * answer 404 instead).
+   *
+   * While it waits, a follower keeps a file watcher and a timer (they keep the process alive, as
+   * an open socket would). Stop it with `signal` or by leaving the `for await` loop: an iterator
+   * that is merely dropped holds them until the run ends.
    */
   follow(runId: string, options: FollowEventsOptions = {}): AsyncIterable<AgentEvent> {
     assertValidId(runId, 'runId');
@@ -564,7 +568,7 @@ export class AgentEventLog {
    */
   async delete(runId: string): Promise<boolean> {
     assertValidId(runId, 'runId');
-    await this.#runs.get(runId)?.opening;
+    await this.#settle(runId);
     this.#runs.delete(runId);
     for (const listener of this.#listeners.get(runId) ?? []) listener.end();
     return this.#backend.delete(runId);
@@ -578,10 +582,21 @@ export class AgentEventLog {
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
     assertValidId(runId, 'runId');
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
-    await this.#runs.get(runId)?.opening;
+    await this.#settle(runId);
     // The backend releases the run to repair it; re-read the state from disk on the next append.
     if (repair) this.#runs.delete(runId);
     return this.#backend.verify(runId, repair);
+  }
+
+  /** Waits until the run's appends issued so far are settled (queued, or waiting for the run to open). */
+  async #settle(runId: string): Promise<void> {
+    for (;;) {
+      const opening = this.#runs.get(runId)?.opening;
+      if (opening) await opening;
+      // The batch of this tick is flushed in a microtask queued before this one.
+      else if (this.#queue.some((pending) => pending.runId === runId)) await Promise.resolve();
+      else return;
+    }
   }
 
   /**

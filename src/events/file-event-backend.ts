@@ -97,6 +97,12 @@ export class FileEventBackend implements EventBackend {
   async openForAppend(runId: string): Promise<RunTail> {
     let run = this.#runs.get(runId);
     if (run && !run.needsRecovery) return { lastCursor: run.lastCursor, lastType: run.lastType };
+    if (run?.lock.compromised) {
+      // The lock was taken away: take it again (LockError if another process holds it now), then
+      // re-read the run, which that process may have appended to.
+      await this.closeRun(runId);
+      run = undefined;
+    }
     if (!run) run = await this.#openRun(runId);
     try {
       this.#recover(run);
@@ -152,7 +158,10 @@ export class FileEventBackend implements EventBackend {
   #ensureDir(): void {
     if (this.#dirReady) return;
     try {
+      const existed = this.#io.exists(this.#dir);
       this.#io.mkdirp(this.#dir);
+      // A directory made here must survive a crash too, or so would not the logs in it.
+      if (!existed) this.#io.syncDir(path.dirname(this.#dir));
     } catch (error) {
       throw new StoreIOError(this.#dir, 'creating the directory', error);
     }

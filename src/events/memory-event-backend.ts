@@ -70,7 +70,7 @@ export class MemoryEventBackend implements EventBackend {
       events: lastCursor,
       lastCursor,
       sealed: run?.lastType !== undefined && this.terminalTypes.has(run.lastType),
-      logBytes: run?.lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0) ?? 0,
+      logBytes: run?.lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0) ?? 0,
       tornTailBytes: 0,
       indexProblems: [],
       repaired: false,

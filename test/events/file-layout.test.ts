@@ -173,4 +173,54 @@ describe('AgentEventLog files', () => {
     expect(event?.payload).toEqual({ list: [1] });
     await log.close();
   });
+
+  it('ends a follower in another instance when the run is deleted there', async () => {
+    const dir = tempDir();
+    const writer = new AgentEventLog({ dir });
+    const reader = new AgentEventLog({ dir, pollMs: 20 });
+    await writer.append('run-1', { type: 'n' });
+    const followed = collect(reader.follow('run-1'));
+    await writer.append('run-1', { type: 'n' });
+    await expect.poll(() => reader.lastCursor('run-1')).toBe(2);
+    await writer.delete('run-1');
+    expect(cursors(await followed)).toEqual([1, 2]);
+    await writer.close();
+    await reader.close();
+  });
+
+  it('deletes a run whose appends were issued in the same tick, after they settle', async () => {
+    const dir = tempDir();
+    const log = new AgentEventLog({ dir });
+    const appended = log.append('run-1', { type: 'n' });
+    const deleted = log.delete('run-1');
+    expect((await appended).cursor).toBe(1);
+    expect(await deleted).toBe(true);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    await log.close();
+  });
+
+  it('refuses an append with LockError once its lock was taken away, then takes the lock again', async () => {
+    const dir = tempDir();
+    const log = new AgentEventLog({ dir, lock: { staleMs: 2_000 } });
+    await log.append('run-1', { type: 'n' });
+    fs.rmSync(path.join(dir, 'run-1.ndjson.lock'), { recursive: true });
+    // The lock's refresh notices within half the stale time; until then appends still succeed.
+    await expect
+      .poll(
+        () =>
+          log.append('run-1', { type: 'n' }).then(
+            () => 'ok',
+            (error: Error) => error.name,
+          ),
+        {
+          timeout: 10_000,
+          interval: 100,
+        },
+      )
+      .toBe('LockError');
+    const next = await log.append('run-1', { type: 'n' });
+    expect(cursors(await collect(log.read('run-1')))).toEqual(range(next.cursor));
+    expect(fs.existsSync(path.join(dir, 'run-1.ndjson.lock'))).toBe(true);
+    await log.close();
+  });
 });
