@@ -53,7 +53,8 @@ export interface StreamRunEventsOptions {
  * - `nothing_new`: the run is sealed and the client already has its last event; answered `204`,
  *   which tells a standard `EventSource` to stop reconnecting.
  * - `invalid_run_id`: answered `400`. `not_found`: answered `404`.
- * - `error`: reading the log failed; answered `500`, or the connection was cut if the stream had begun.
+ * - `error`: reading the log failed; answered `500`, or, once the stream had begun, the response was
+ *   ended early so that the client reconnects and resumes from its last cursor.
  */
 export type StreamOutcome = 'terminal' | 'client_closed' | 'nothing_new' | 'invalid_run_id' | 'not_found' | 'error';
 
@@ -193,9 +194,9 @@ export async function streamRunEvents(
     return result('terminal', 200, sent, lastSent);
   } catch (error) {
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
-    // The stream has begun, so no status can be sent any more: cut the connection and let the
-    // client reconnect from its last cursor.
-    res.destroy();
+    // The stream has begun, so no status can be sent any more. End it (which also delivers the
+    // events already written): an SSE client reconnects and resumes from its last cursor.
+    res.end();
     return result('error', 200, sent, lastSent, error);
   } finally {
     clearInterval(keepAlive);

@@ -210,4 +210,23 @@ describe('streamRunEvents', () => {
     expect(res.body).not.toContain('disk on fire');
     expect(await results[0]).toMatchObject({ outcome: 'error', error: failure });
   });
+
+  it('ends the response early when the log fails mid-stream, after the events already sent', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    const failure = new Error('log went away');
+    const follow = events.follow.bind(events);
+    events.follow = async function* (runId, options) {
+      for await (const event of follow(runId, options)) {
+        yield event;
+        if (event.cursor === 1) throw failure;
+      }
+    };
+    const { url, results } = await serve(events);
+    const res = await get(`${url}/run-1`);
+    // An SSE client reconnects after an ended stream and resumes after cursor 1.
+    expect(res.body).toContain('id:1\n');
+    expect(res.body).not.toContain('id:2\n');
+    expect(await results[0]).toMatchObject({ outcome: 'error', sent: 1, lastSent: 1, error: failure });
+  });
 });

@@ -29,6 +29,10 @@ export const memoryList: CliCommand = {
     const anyOfTags = listOption(values, 'tags');
     const { memory } = await ctx.stores();
     const entries = await memory.list({ scope, projectKey, anyOfTags });
+    if (!values.json && entries.length === 0) {
+      ctx.out('no memory entries found');
+      return EXIT.ok;
+    }
     if (values.json) {
       for (const entry of entries) ctx.out(JSON.stringify(entry));
       return EXIT.ok;

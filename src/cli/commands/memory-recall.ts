@@ -35,6 +35,10 @@ export const memoryRecall: CliCommand = {
     const projectKey = stringOption(values, 'project');
     const { memory } = await ctx.stores();
     const hits = await memory.recall({ tags, topK, scope, projectKey });
+    if (!values.json && hits.length === 0) {
+      ctx.out(`nothing recalled for tags ${tags.join(', ')}`);
+      return EXIT.ok;
+    }
     if (values.json) {
       for (const hit of hits) ctx.out(JSON.stringify({ score: hit.score, entry: hit.entry }));
       return EXIT.ok;

@@ -26,6 +26,10 @@ export const pipelineList: CliCommand = {
     const stage = choiceOption(values, 'stage', STAGES);
     const { pipeline } = await ctx.stores();
     const entries = await pipeline.list({ stage });
+    if (!values.json && entries.length === 0) {
+      ctx.out('no pipeline entries found');
+      return EXIT.ok;
+    }
     if (values.json) {
       for (const entry of entries) ctx.out(JSON.stringify(entry));
       return EXIT.ok;

@@ -31,6 +31,10 @@ export const runsList: CliCommand = {
     const sessionId = stringOption(values, 'session');
     const { runs } = await ctx.stores();
     const list = (await runs.list({ status, sessionId })).sort((a, b) => b.createdAt - a.createdAt);
+    if (!values.json && list.length === 0) {
+      ctx.out('no runs found');
+      return EXIT.ok;
+    }
     if (values.json) {
       for (const run of list) ctx.out(JSON.stringify(run));
       return EXIT.ok;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptStoreError } from '../../storage/errors.js';
 import type { CliCommand } from '../command.js';
@@ -84,7 +85,8 @@ export const verify: CliCommand = {
     for (const [file, check] of jsonChecks) {
       try {
         await check();
-        report({ file, state: 'ok', detail: 'readable, schema valid' });
+        const present = fs.existsSync(path.join(ctx.root, file));
+        report({ file, state: 'ok', detail: present ? 'readable, schema valid' : 'not created yet (nothing stored)' });
       } catch (error) {
         if (!(error instanceof CorruptStoreError)) throw error;
         report({ file, state: 'problem', detail: error.message });
