@@ -339,4 +339,14 @@ describe('agent-stores verify', () => {
     expect(stdout).toMatch(/PROBLEM\s+analysis_project_memory\.json/);
     expect(fs.readFileSync(file, 'utf8')).toBe('{"schemaVersion":1,');
   });
+
+  it('checks each run record on its own line and names a damaged one', async () => {
+    const own = ownDir();
+    await fixture(own);
+    fs.writeFileSync(path.join(own, 'analysis_runs', 'done', 'run-done.json'), '{"schemaVersion":1,"run":{');
+    const { code, stdout } = await cli('verify', '--root', own);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/PROBLEM\s+analysis_runs[/\\]done[/\\]run-done\.json/);
+    expect(stdout).toMatch(/OK\s+analysis_runs[/\\]active[/\\]run-live\.json/);
+  });
 });

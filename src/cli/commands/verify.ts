@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptStoreError } from '../../storage/errors.js';
+import { isValidId } from '../../storage/ids.js';
 import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { ProgressBar } from '../progress-bar.js';
@@ -13,6 +14,30 @@ interface Finding {
   /** `ok`, `repaired`, or `problem`. */
   state: 'ok' | 'repaired' | 'problem';
   detail: string;
+}
+
+/**
+ * Each run record file, as `[file relative to the root, runId]`: one check per file, so a damaged
+ * record is named on its own line. Reads the run store's layout (`active/` and `done/`, one
+ * `<runId>.json` each); the record is then read through the store, which judges the file.
+ */
+function runFiles(root: string): [string, string][] {
+  const found = new Map<string, string>();
+  for (const sub of ['active', 'done']) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(path.join(root, 'analysis_runs', sub));
+    } catch {
+      // No such directory: no runs there.
+    }
+    for (const name of names.sort()) {
+      if (!name.endsWith('.json') || !isValidId(name.slice(0, -5))) continue;
+      // A finished run's record in done/ is the one the store reads.
+      found.set(name.slice(0, -5), path.join('analysis_runs', sub, name));
+    }
+  }
+  const files = [...found].map(([runId, file]): [string, string] => [file, runId]);
+  return files.length > 0 ? files : [['analysis_runs/', '']];
 }
 
 /** `agent-stores verify`: check every event log and JSON file; repair what can be repaired safely. */
@@ -44,7 +69,10 @@ export const verify: CliCommand = {
     const jsonChecks: [string, () => Promise<unknown>][] = [
       ['analysis_project_memory.json', () => stores.memory.list()],
       ['feedback_pipeline.json', () => stores.pipeline.list()],
-      ['analysis_runs/', () => stores.runs.list()],
+      ...runFiles(ctx.root).map(([file, runId]): [string, () => Promise<unknown>] => [
+        file,
+        () => (runId ? stores.runs.get(runId) : stores.runs.list()),
+      ]),
     ];
     const total = runIds.length + jsonChecks.length;
     const logFile = (runId: string) => path.join('agent_events', `${runId}.ndjson`);
