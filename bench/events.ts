@@ -13,38 +13,42 @@ const SMALL = 1_000;
 // Appends issued together while building the read fixtures: large batches, so building is fast.
 const BUILD_BATCH = 8192;
 const IN_FLIGHT = 64;
-// Throughput figures are the median of this many rounds, ours and the peer's interleaved so that
-// both see the same noise from the machine's other tenants.
-const ROUNDS = 3;
+// Throughput figures are measured in this many slices, ours and the peer's alternating, so that
+// both sides see the same noise from the machine's other tenants (the disk is shared).
+const SLICES = 20;
 
 const hrMicros = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e3;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const note = (text: string) => process.stdout.write(`  ${text}\n`);
 
-/** Runs `op(0..total-1)` with `concurrency` operations in flight and returns operations per second. */
-async function throughput(total: number, concurrency: number, op: (i: number) => unknown): Promise<number> {
-  let next = 0;
-  const start = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) await op(next++);
-    }),
-  );
-  return total / (hrMicros(start) / 1e6);
+/** One side of a throughput comparison: `count` calls of `op` per slice, `concurrency` of them in flight. */
+interface Side {
+  count: number;
+  concurrency: number;
+  op: (i: number) => unknown;
 }
 
-/** Median over {@link ROUNDS} of ours and the peer's throughput, measured alternately. */
-async function versus(
-  ours: (round: number) => Promise<number>,
-  peer: (round: number) => Promise<number>,
-): Promise<{ ours: number; peer: number }> {
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    a.push(await ours(round));
-    b.push(await peer(round));
+/** Ours and the peer's operations per second, measured in {@link SLICES} alternating slices. */
+async function versus(ours: Side, peer: Side): Promise<{ ours: number; peer: number }> {
+  const rates: number[] = [];
+  const micros = [0, 0];
+  const done = [0, 0];
+  for (let slice = 0; slice < SLICES; slice++) {
+    for (const [k, side] of [ours, peer].entries()) {
+      let next = done[k]!;
+      const end = next + side.count;
+      const start = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: side.concurrency }, async () => {
+          while (next < end) await side.op(next++);
+        }),
+      );
+      micros[k]! += hrMicros(start);
+      done[k] = end;
+    }
   }
-  return { ours: median(a), peer: median(b) };
+  for (const k of [0, 1]) rates.push(done[k]! / (micros[k]! / 1e6));
+  return { ours: rates[0]!, peer: rates[1]! };
 }
 
 /** Time from calling `read(runId, { after })` to holding the first event, in µs. */
@@ -63,29 +67,33 @@ async function appendFigures(root: string): Promise<BenchRow[]> {
   const flushLog = new AgentEventLog({ dir: path.join(root, 'flush'), durability: 'flush' });
   const peer = new SqliteEventPeer(path.join(root, 'appends.db'), 'FULL');
   try {
-    // Warm up both sides' code paths (JIT, first file creation, lock) outside the timed rounds.
-    await throughput(500, 1, (i) => fsyncLog.append('warmup', eventInput(i)));
-    await throughput(500, 1, (i) => flushLog.append('warmup', eventInput(i)));
-    await throughput(500, 1, (i) => peer.append('warmup', eventInput(i)));
+    // Each figure appends to one run per side, opened (lock taken, files created) and warmed up
+    // (JIT) before the timed slices.
+    for (const runId of ['seq', 'inflight']) {
+      for (let j = 0; j < 200; j++) await fsyncLog.append(runId, eventInput(j));
+      for (let j = 0; j < 200; j++) peer.append(runId, eventInput(j));
+    }
+    for (let j = 0; j < 2000; j++) await flushLog.append('seq', eventInput(j));
 
     let start = process.hrtime.bigint();
     const sequentialFsync = await versus(
-      (r) => throughput(1000, 1, (i) => fsyncLog.append(`seq-${r}`, eventInput(i))),
-      async (r) => throughput(1000, 1, (i) => peer.append(`seq-${r}`, eventInput(i))),
+      { count: 50, concurrency: 1, op: (i) => fsyncLog.append('seq', eventInput(i)) },
+      { count: 50, concurrency: 1, op: (i) => peer.append('seq', eventInput(i)) },
     );
     note(`sequential fsync appends measured in ${(hrMicros(start) / 1e6).toFixed(1)} s`);
     start = process.hrtime.bigint();
     const inFlight = await versus(
-      (r) => throughput(IN_FLIGHT * 400, IN_FLIGHT, (i) => fsyncLog.append(`inflight-${r}`, eventInput(i))),
+      { count: IN_FLIGHT * 20, concurrency: IN_FLIGHT, op: (i) => fsyncLog.append('inflight', eventInput(i)) },
       // better-sqlite3 is synchronous: 64 callers in flight are 64 autocommit inserts one after another.
-      async (r) => throughput(1000, IN_FLIGHT, (i) => peer.append(`inflight-${r}`, eventInput(i))),
+      { count: 50, concurrency: IN_FLIGHT, op: (i) => peer.append('inflight', eventInput(i)) },
     );
     note(`${IN_FLIGHT}-in-flight fsync appends measured in ${(hrMicros(start) / 1e6).toFixed(1)} s`);
     start = process.hrtime.bigint();
     peer.synchronous('NORMAL');
+    for (let j = 0; j < 2000; j++) peer.append('normal', eventInput(j));
     const sequentialFlush = await versus(
-      (r) => throughput(20_000, 1, (i) => flushLog.append(`seq-${r}`, eventInput(i))),
-      async (r) => throughput(20_000, 1, (i) => peer.append(`normal-${r}`, eventInput(i))),
+      { count: 1000, concurrency: 1, op: (i) => flushLog.append('seq', eventInput(i)) },
+      { count: 1000, concurrency: 1, op: (i) => peer.append('normal', eventInput(i)) },
     );
     note(`sequential flush appends measured in ${(hrMicros(start) / 1e6).toFixed(1)} s`);
     return [
@@ -221,29 +229,27 @@ async function readFigures(root: string): Promise<BenchRow[]> {
     ),
   );
 
-  // Full replay, parsed, on a fresh instance each round.
-  const replay = await versus(
-    async () => {
-      const fresh = new AgentEventLog({ dir });
-      const begin = process.hrtime.bigint();
-      let expected = 1;
-      for await (const event of fresh.read('big')) {
-        if (event.cursor !== expected++) throw new Error(`replay skipped to ${event.cursor}`);
-      }
-      const seconds = hrMicros(begin) / 1e6;
-      await fresh.close();
-      if (expected !== BIG + 1) throw new Error(`replay ended at ${expected - 1}`);
-      return BIG / seconds;
-    },
-    async () => {
-      const begin = process.hrtime.bigint();
-      let expected = 1;
-      for (const event of peer.read('big')) {
-        if (event.cursor !== expected++) throw new Error(`SQLite replay skipped to ${event.cursor}`);
-      }
-      return BIG / (hrMicros(begin) / 1e6);
-    },
-  );
+  // Full replay, parsed, on a fresh instance each round; two rounds per side, alternating.
+  const replayMicros = [0, 0];
+  for (let round = 0; round < 2; round++) {
+    const fresh = new AgentEventLog({ dir });
+    let begin = process.hrtime.bigint();
+    let expected = 1;
+    for await (const event of fresh.read('big')) {
+      if (event.cursor !== expected++) throw new Error(`replay skipped to ${event.cursor}`);
+    }
+    replayMicros[0]! += hrMicros(begin);
+    await fresh.close();
+    if (expected !== BIG + 1) throw new Error(`replay ended at ${expected - 1}`);
+    begin = process.hrtime.bigint();
+    expected = 1;
+    for (const event of peer.read('big')) {
+      if (event.cursor !== expected++) throw new Error(`SQLite replay skipped to ${event.cursor}`);
+    }
+    replayMicros[1]! += hrMicros(begin);
+    if (expected !== BIG + 1) throw new Error(`SQLite replay ended at ${expected - 1}`);
+  }
+  const replay = { ours: (2 * BIG) / (replayMicros[0]! / 1e6), peer: (2 * BIG) / (replayMicros[1]! / 1e6) };
   peer.close();
   rows.push(
     row(
