@@ -40,7 +40,7 @@ export interface StorageIO {
    * Replaces `file` atomically: temp file (with the replaced file's mode and owner), write,
    * optional fsync, rename. On failure the temp file is removed and `file` is unchanged.
    */
-  writeAtomic(file: string, data: string, options: { fsync: boolean }): Promise<void>;
+  writeAtomic(file: string, data: string | Uint8Array, options: { fsync: boolean }): Promise<void>;
   /** Makes a rename or unlink inside `dir` durable. */
   fsyncDir(dir: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
@@ -115,8 +115,8 @@ function copyModeAndOwner(fd: number, previous: fs.Stats): void {
   }
 }
 
-async function writeAll(fd: number, data: string): Promise<void> {
-  const bytes = Buffer.from(data, 'utf8');
+async function writeAll(fd: number, data: string | Uint8Array): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let offset = 0;
   if (bytes.length <= SYNC_WRITE_BYTES) {
     while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset, offset);
@@ -135,13 +135,11 @@ async function writeAll(fd: number, data: string): Promise<void> {
 const MAX_WATCHES = 64;
 let openWatches = 0;
 
+// Closed in the thread pool: when the watched version was replaced, this close is what frees it,
+// and freeing a file of megabytes takes milliseconds the event loop should not wait for.
 function closeWatchFd(fd: number): void {
   openWatches--;
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // Nothing to do: the descriptor is gone either way.
-  }
+  fs.close(fd, () => {});
 }
 
 const watchCloser = new FinalizationRegistry<number>(closeWatchFd);

@@ -63,31 +63,69 @@ export function emptySnapshot<E, M, L>(format: DocumentFormat<E, M, L>): Snapsho
 
 /**
  * Serialises a snapshot as readable JSON, one entry and one log row per line. Entries are
- * immutable, so each one's text is cached and a write of 10,000 entries stringifies only the
- * changed ones.
+ * immutable, so the UTF-8 bytes of each one's text are cached, and a write of 10,000 entries
+ * stringifies and encodes only the changed ones, then copies the rest into one buffer (joining
+ * 10,000 strings and encoding the result took three to five times as long).
  */
 class Serializer {
-  readonly #lines = new WeakMap<object, string>();
+  readonly #lines = new WeakMap<object, Buffer>();
 
-  line(value: unknown): string {
-    if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-    let text = this.#lines.get(value);
-    if (text === undefined) {
-      text = JSON.stringify(value);
-      this.#lines.set(value, text);
+  line(value: unknown): Buffer {
+    if (typeof value !== 'object' || value === null) return Buffer.from(JSON.stringify(value));
+    let bytes = this.#lines.get(value);
+    if (bytes === undefined) {
+      bytes = Buffer.from(JSON.stringify(value));
+      this.#lines.set(value, bytes);
     }
-    return text;
+    return bytes;
   }
 
-  document(version: number, snapshot: Snapshot<unknown, unknown, unknown>): string {
+  document(version: number, snapshot: Snapshot<unknown, unknown, unknown>): Buffer {
     const entries = Array.from(snapshot.entries.values(), (entry) => this.line(entry));
     const log = snapshot.log.map((row) => this.line(row));
-    return (
-      `{"schemaVersion":${version},"rev":${snapshot.rev},\n"meta":${JSON.stringify(snapshot.meta)},\n` +
-      `"entries":[${entries.length ? `\n${entries.join(',\n')}\n` : ''}],\n` +
-      `"log":[${log.length ? `\n${log.join(',\n')}\n` : ''}]}\n`
+    const head = Buffer.from(
+      `{"schemaVersion":${version},"rev":${snapshot.rev},\n"meta":${JSON.stringify(snapshot.meta)},\n"entries":[`,
     );
+    const size = head.length + listSize(entries) + BETWEEN.length + listSize(log) + TAIL.length;
+    const out = Buffer.allocUnsafe(size);
+    out.set(head, 0);
+    let offset = head.length;
+    offset = writeList(out, offset, entries);
+    out.set(BETWEEN, offset);
+    offset = writeList(out, offset + BETWEEN.length, log);
+    out.set(TAIL, offset);
+    return out;
   }
+}
+
+const BETWEEN = Buffer.from('],\n"log":[');
+const TAIL = Buffer.from(']}\n');
+const NEWLINE = 0x0a;
+const COMMA = 0x2c;
+
+/** Bytes of `lines` written as a JSON array body: `\n` + lines joined by `,\n` + `\n`, or nothing. */
+function listSize(lines: readonly Buffer[]): number {
+  if (lines.length === 0) return 0;
+  let size = 2 * lines.length;
+  for (const line of lines) size += line.length;
+  return size;
+}
+
+function writeList(out: Buffer, start: number, lines: readonly Buffer[]): number {
+  if (lines.length === 0) return start;
+  let offset = start;
+  out[offset++] = NEWLINE;
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index]!;
+    if (index > 0) {
+      out[offset++] = COMMA;
+      out[offset++] = NEWLINE;
+    }
+    out.set(line, offset);
+    offset += line.length;
+  }
+  out[offset++] = NEWLINE;
+  return offset;
 }
 
 /**
