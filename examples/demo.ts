@@ -16,10 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { EventSource } from 'eventsource';
 // In your own code: import { createStores } from 'agent-stores' and '…/sse'.
-import { createStores } from '../src/index.js';
+import { createStores, type Stores } from '../src/index.js';
 import { streamRunEvents } from '../src/sse/index.js';
-
-type Stores = Awaited<ReturnType<typeof createStores>>;
 
 const { values } = parseArgs({ options: { root: { type: 'string', default: 'logs' } } });
 const root = path.resolve(values.root);

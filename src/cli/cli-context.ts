@@ -1,8 +1,6 @@
 import * as fs from 'node:fs';
-import { createStores } from '../create-stores.js';
-
-/** The stores a command works on, as `createStores` opens them. */
-export type OpenStores = Awaited<ReturnType<typeof createStores>>;
+import { createStores, type Stores } from '../create-stores.js';
+import { MissingRootError } from './missing-root-error.js';
 
 /** Where a command writes; a seam so tests and the entry point can wire real streams. */
 export interface CliOutput {
@@ -16,7 +14,7 @@ export interface CliOutput {
 
 /** A run of one command: the root it works on, its output, and the stores, opened on first use. */
 export class CliContext {
-  #stores: OpenStores | undefined;
+  #stores: Stores | undefined;
 
   constructor(
     readonly root: string,
@@ -37,7 +35,7 @@ export class CliContext {
    * The stores under `--root`. The root must exist: the tool inspects logs, it never creates an
    * empty `logs/` directory because of a mistyped path.
    */
-  async stores(): Promise<OpenStores> {
+  async stores(): Promise<Stores> {
     if (this.#stores) return this.#stores;
     let isDir = false;
     try {
@@ -55,13 +53,5 @@ export class CliContext {
     const stores = this.#stores;
     this.#stores = undefined;
     await stores?.close();
-  }
-}
-
-/** `--root` names no directory. Exit code 1. */
-export class MissingRootError extends Error {
-  constructor(readonly root: string) {
-    super(`no logs directory at '${root}': pass --root DIR (the directory your app gives createStores)`);
-    this.name = 'MissingRootError';
   }
 }

@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { StoreError } from '../storage/errors.js';
-import { CliContext, type CliOutput, MissingRootError } from './cli-context.js';
+import { CliContext, type CliOutput } from './cli-context.js';
 import type { CliCommand } from './command.js';
 import { COMMANDS } from './command-list.js';
 import { EXIT } from './exit-codes.js';
 import { commandHelp, groupHelp, toolHelp } from './help-text.js';
+import { MissingRootError } from './missing-root-error.js';
 import { UsageError } from './usage-error.js';
 
 /** Store errors that mean the input was wrong rather than the data. */

@@ -6,8 +6,11 @@ import { parseLastEventId } from './parse-last-event-id.js';
 
 /** What the helper needs of an event: the fields that go on the wire. */
 export interface StreamableEvent {
+  /** Goes out as the SSE `id:`; the client sends it back as `Last-Event-ID`. */
   cursor: number;
+  /** Goes out as the SSE `event:`. Must not contain line breaks (the event log refuses them). */
   type: string;
+  /** Goes out as the SSE `data:`, serialised as JSON. */
   payload: unknown;
 }
 
@@ -16,9 +19,13 @@ export interface StreamableEvent {
  * so a test can pass a stub and an application can pass a wrapper (for access checks, say).
  */
 export interface RunEventSource {
+  /** Replays the events after `after`, then yields live ones; ends after the terminal event or when `signal` aborts. */
   follow(runId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<StreamableEvent>;
+  /** Cursor of the run's last event; 0 when it has none. */
   lastCursor(runId: string): Promise<number> | number;
+  /** True once the run's log ends with a terminal event. */
   isSealed(runId: string): Promise<boolean> | boolean;
+  /** Every run with a log (only used when `exists` is missing). */
   runIds(): Promise<readonly string[]> | readonly string[];
   /** True once the run has a log. Optional: without it, the helper looks for the run in `runIds()`. */
   exists?(runId: string): Promise<boolean> | boolean;
