@@ -15,7 +15,7 @@ import { parseInput, toJsonText } from '../storage/validate.js';
 import { FileRunBackend } from './FileRunBackend.js';
 import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
 import { MemoryRunBackend } from './MemoryRunBackend.js';
-import { type Beat, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
 import type { RunEventSink } from './RunEventSink.js';
 import { newRunId } from './run-id.js';
 import {
@@ -84,14 +84,23 @@ const DEFAULT_STALE_AFTER_MS = 90_000;
 // Set by `inMemory()` for one constructor call: the public constructor always opens a directory.
 let openInMemory = false;
 
+/** A deep copy of a JSON value; much faster than `structuredClone` for the small values of a run. */
+function cloneJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) copy[key] = cloneJson((value as Record<string, unknown>)[key]);
+  return copy as T;
+}
+
 /** A copy the caller may change without touching the store's cached records. */
 function copyRun(run: AnalysisRun): AnalysisRun {
   const copy = { ...run };
   if (typeof run.heartbeatDetails === 'object' && run.heartbeatDetails !== null) {
-    copy.heartbeatDetails = structuredClone(run.heartbeatDetails);
+    copy.heartbeatDetails = cloneJson(run.heartbeatDetails);
   }
-  if (typeof run.result === 'object' && run.result !== null) copy.result = structuredClone(run.result);
-  if (run.error) copy.error = structuredClone(run.error);
+  if (typeof run.result === 'object' && run.result !== null) copy.result = cloneJson(run.result);
+  if (run.error) copy.error = cloneJson(run.error);
   return copy;
 }
 
@@ -283,13 +292,13 @@ export class AnalysisRunStore {
         const hint = current.status === 'running' ? 'it is already running' : 'a finished run cannot start again';
         throw new IllegalTransitionError(runId, current.status, 'running', hint);
       }
-      const next: AnalysisRun = {
-        ...current,
+      const startedAt = this.#clock();
+      const next = await this.#backend.update(runId, (latest) => ({
+        ...latest,
         status: 'running',
-        startedAt: this.#clock(),
-        updatedAt: this.#stamp(current.updatedAt),
-      };
-      await this.#backend.update(next);
+        startedAt,
+        updatedAt: this.#stamp(latest.updatedAt),
+      }));
       return copyRun(next);
     });
   }
@@ -309,23 +318,16 @@ export class AnalysisRunStore {
     const newDetails =
       details === undefined ? undefined : toJson(details, 'heartbeat details', MAX_HEARTBEAT_DETAILS_BYTES);
     const now = this.#clock();
-    let result: AnalysisRun | typeof FENCED;
-    try {
-      result = this.#backend.beat(runId, (current) => {
-        if (!current) throw new NotFoundError('run', runId);
-        if (isTerminalStatus(current.status)) {
-          throw new IllegalTransitionError(runId, current.status, 'running', 'a finished run takes no heartbeats');
-        }
-        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt) };
-        const kept = newDetails ?? current.heartbeatDetails;
-        if (kept !== undefined) beat.heartbeatDetails = kept;
-        return beat;
+    let result = this.#beatOnce(runId, now, newDetails);
+    if (result === BUSY) {
+      // No beat file right now: a status change holds the run (or crashed half-way). Wait for
+      // the lock, give the run a beat file if it still lacks one, and beat again.
+      result = await this.#locked(runId, async () => {
+        await this.#backend.restoreBeat(runId);
+        return this.#beatOnce(runId, now, newDetails);
       });
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      throw new StoreIOError(`the heartbeat file of run '${runId}'`, 'writing', error);
     }
-    if (result === FENCED) {
+    if (result === FENCED || result === BUSY) {
       const status = this.#backend.get(runId)?.status ?? 'finishing';
       throw new IllegalTransitionError(
         runId,
@@ -563,6 +565,25 @@ export class AnalysisRunStore {
       return 'deleted' as const;
     });
     return outcome ?? 'kept';
+  }
+
+  /** One lock-free attempt at a beat. */
+  #beatOnce(runId: string, now: number, details: Json | undefined): AnalysisRun | typeof FENCED | typeof BUSY {
+    try {
+      return this.#backend.beat(runId, (current) => {
+        if (!current) throw new NotFoundError('run', runId);
+        if (isTerminalStatus(current.status)) {
+          throw new IllegalTransitionError(runId, current.status, 'running', 'a finished run takes no heartbeats');
+        }
+        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt) };
+        const kept = details ?? current.heartbeatDetails;
+        if (kept !== undefined) beat.heartbeatDetails = kept;
+        return beat;
+      });
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw new StoreIOError(`the heartbeat file of run '${runId}'`, 'writing', error);
+    }
   }
 
   /** Ends a live run: terminal event first (when a log is attached), then the durable record. */

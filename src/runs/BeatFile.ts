@@ -68,17 +68,20 @@ function readBeat(fd: number): { beat: Beat | undefined; length: number } {
  * A run's heartbeat file, held open: each beat is one synchronous `pwrite` at offset 0 — no
  * fsync, no rename, no new inode — so it costs the same however many runs the store keeps.
  *
- * A beat is refused once a completion has "fenced" the file by renaming it away (see
- * `FileRunBackend.finish`): after writing, {@link isCurrent} checks that the path still names
- * the inode that was written to.
+ * Every status change of the run unlinks the file it finds and leaves a new one (see
+ * `FileRunBackend`). So after writing, a beat checks with one `fstat` that its inode is still
+ * linked ({@link isLinked}): if not, a status change took the file while the beat was written,
+ * and the beat is refused or retried on the new file.
  */
 export class BeatFile {
   #length = 0;
+  // The last beat this handle wrote, and its bytes: reading them back needs no decoding.
+  #written: Buffer | undefined;
+  #writtenBeat: Beat | undefined;
 
   private constructor(
     readonly file: string,
     readonly fd: number,
-    readonly ino: number,
   ) {}
 
   /** Opens an existing beat file for beating, or returns `undefined` when there is none (never creates one). */
@@ -90,17 +93,15 @@ export class BeatFile {
       if (isMissing(error)) return undefined;
       throw error;
     }
-    try {
-      return new BeatFile(file, fd, fs.fstatSync(fd).ino);
-    } catch (error) {
-      fs.closeSync(fd);
-      throw error;
-    }
+    return new BeatFile(file, fd);
   }
 
-  /** Writes a new beat file (not fsynced: the run's state file, written next, fsyncs the directory). */
-  static create(file: string, beat: Beat): void {
-    fs.writeFileSync(file, encodeBeat(beat));
+  /**
+   * Writes a new beat file holding `beat`, or none (an empty file reads as no beat). Not fsynced:
+   * the run's state file, written with it, fsyncs the directory.
+   */
+  static create(file: string, beat?: Beat): void {
+    fs.writeFileSync(file, beat ? encodeBeat(beat) : '');
   }
 
   /** The beat in `file` without keeping it open; `undefined` when it is missing or unreadable. */
@@ -119,8 +120,15 @@ export class BeatFile {
     }
   }
 
-  /** The current beat, or `undefined` when the file holds none or a torn one. */
+  /** The current beat, or `undefined` when the file holds none or a torn one. Do not change what it returns. */
   read(): Beat | undefined {
+    const written = this.#written;
+    if (written) {
+      // Nobody else wrote since our last beat (the usual case: one process beats a run): no decoding.
+      const bytes = readAll(this.fd);
+      if (bytes.length === written.length && bytes.equals(written)) return this.#writtenBeat;
+      this.#written = undefined;
+    }
     const { beat, length } = readBeat(this.fd);
     this.#length = length;
     return beat;
@@ -131,11 +139,13 @@ export class BeatFile {
     const bytes = encodeBeat(beat, this.#length);
     fs.writeSync(this.fd, bytes, 0, bytes.length, 0);
     this.#length = bytes.length;
+    this.#written = bytes;
+    this.#writtenBeat = beat;
   }
 
-  /** True while the path still names the file this handle writes to (no completion fenced it). */
-  isCurrent(): boolean {
-    return fs.statSync(this.file, { throwIfNoEntry: false })?.ino === this.ino;
+  /** True while the file is still linked: no status change has taken it since it was opened. */
+  isLinked(): boolean {
+    return fs.fstatSync(this.fd).nlink > 0;
   }
 
   close(): void {

@@ -5,7 +5,7 @@ import { isValidId } from '../storage/ids.js';
 import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from '../storage/io.js';
 import { acquireLock, type LockOptions } from '../storage/lock.js';
 import { BeatFile } from './BeatFile.js';
-import { type Beat, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
 import { type AnalysisRun, AnalysisRunSchema } from './schemas.js';
 
 /** The `schemaVersion` of run files this code writes; files with a higher one are refused. */
@@ -71,10 +71,15 @@ interface CachedRun {
   run: AnalysisRun;
 }
 
+/** A beat file held open, with the state that was current when it was opened. */
+interface OpenBeat {
+  file: BeatFile;
+  state: AnalysisRun;
+}
+
 const MAX_OPEN_BEATS = 256;
 const STATE = '.json';
 const BEAT = '.beat';
-const FENCED_BEAT = '.beat-final';
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
@@ -94,11 +99,10 @@ function listDir(dir: string): string[] {
  *
  * ```
  * analysis_runs/
- *   active/<runId>.json        pending and running runs: { schemaVersion, run }, replaced atomically, fsynced
- *   active/<runId>.beat        the run's latest heartbeat, overwritten in place (one JSON line + CRC-32)
- *   active/<runId>.beat-final  the beat file while a completion is under way (renamed: "fenced")
- *   done/<runId>.json          completed, failed and cancelled runs, written once, fsynced
- *   locks/<runId>.lock/        the run's cross-process lock while a status change holds it
+ *   active/<runId>.json   pending and running runs: { schemaVersion, run }, replaced atomically, fsynced
+ *   active/<runId>.beat   the run's latest heartbeat, overwritten in place (one JSON line + CRC-32)
+ *   done/<runId>.json     completed, failed and cancelled runs, written once, fsynced
+ *   locks/<runId>.lock/   the run's cross-process lock while a status change holds it
  * ```
  *
  * Why this layout:
@@ -110,10 +114,22 @@ function listDir(dir: string): string[] {
  * - A run's record is its state file with its beat applied: the later heartbeat wins and
  *   `updatedAt` is the larger of the two. A torn beat (crash mid-write, detected by its CRC)
  *   reads as no beat.
- * - Finishing a run first renames the beat file away (the fence: later beats find no file, and a
- *   beat that was being written sees its file gone and is refused), reads the final beat, writes
- *   `done/<runId>.json` durably, then removes the `active/` files. After a crash between those
- *   steps `done/` wins on every read and `cleanup` removes what is left in `active/`.
+ *
+ * Heartbeats and status changes. A beat holds the beat file open and takes no lock: read, write
+ * in place, then one `fstat` to check the file is still linked. Every status change, under the
+ * lock, first unlinks the beat file (the fence), then reads the final beats through the inode it
+ * opened, writes the new record durably, and leaves a new empty beat file for a live run (or
+ * none for a finished one). A beat that finds its inode unlinked after writing raced a status
+ * change: it is retried on the new file, or refused when the run finished. A beat acknowledged
+ * as linked was written before the fence, so the new record includes it. The record a beat
+ * returns is built from the state read when its beat file was opened: each new beat file means
+ * a new state, so a beat never needs to `stat` the state file.
+ *
+ * Crashes. Finishing writes `done/<runId>.json` before removing `active/<runId>.json`; after a
+ * crash in between, `done/` wins on every read and `cleanup` removes the leftover. A crash after
+ * the fence and before the new record leaves a live run without a beat file: its beats lost since
+ * the last status change make it look staler, and the next beat, under the lock, gives it a new
+ * beat file.
  */
 export class FileRunBackend implements RunBackend {
   readonly dir: string;
@@ -124,7 +140,7 @@ export class FileRunBackend implements RunBackend {
   readonly #lockOptions: LockOptions | undefined;
   readonly #states = new Map<string, CachedRun>();
   readonly #done = new Map<string, CachedRun>();
-  readonly #beats = new Map<string, BeatFile>();
+  readonly #beats = new Map<string, OpenBeat>();
   #dirsReady = false;
 
   constructor(options: FileRunBackendOptions) {
@@ -142,10 +158,6 @@ export class FileRunBackend implements RunBackend {
 
   #beatPath(runId: string): string {
     return path.join(this.#activeDir, runId + BEAT);
-  }
-
-  #fencedPath(runId: string): string {
-    return path.join(this.#activeDir, runId + FENCED_BEAT);
   }
 
   #donePath(runId: string): string {
@@ -181,61 +193,64 @@ export class FileRunBackend implements RunBackend {
     this.#remember(this.#states, stateFile, run);
   }
 
-  async update(run: AnalysisRun): Promise<void> {
-    const stateFile = this.#statePath(run.runId);
+  async update(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {
+    const stateFile = this.#statePath(runId);
+    const fenced = await this.#fence(runId);
+    let next: AnalysisRun;
     try {
-      await this.#io.writeAtomic(stateFile, encodeRunFile(run), { fsync: true });
-      await this.#io.fsyncDir(this.#activeDir);
+      const state = this.#readState(runId);
+      if (!state) throw new NotFoundError('run', runId);
+      next = build(applyBeat(state, fenced.beat));
+      try {
+        await this.#io.writeAtomic(stateFile, encodeRunFile(next), { fsync: true });
+        await this.#io.fsyncDir(this.#activeDir);
+      } catch (error) {
+        this.#states.delete(runId);
+        throw new StoreIOError(stateFile, 'writing', error);
+      }
     } catch (error) {
-      this.#states.delete(run.runId);
-      throw new StoreIOError(stateFile, 'writing', error);
+      fenced.restore();
+      throw error;
     }
-    this.#remember(this.#states, stateFile, run);
+    this.#remember(this.#states, stateFile, next);
+    // The new record holds the final beats: the new beat file starts empty.
+    this.#newBeatFile(runId);
+    return next;
   }
 
-  beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED {
-    const state = this.#readState(runId);
-    if (!state) {
-      next(this.#readDone(runId));
-      return FENCED;
-    }
-    // A cached handle may point at a file a completion fenced, or at a run since deleted and
-    // created again: then write once more through a freshly opened one.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const handle = this.#handle(runId);
-      if (!handle) {
-        // The state file is there but the beat file is not: a completion is under way (or crashed
-        // half-way, which cleanup repairs). Let `next` refuse a finished run first.
-        next(this.#readDone(runId) ?? state);
+  beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED | typeof BUSY {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const open = this.#openBeat(runId);
+      if (!open) {
+        const done = this.#readDone(runId);
+        const state = done ? undefined : this.#readState(runId);
+        if (state) return BUSY;
+        next(done);
         return FENCED;
       }
-      const current = applyBeat(state, handle.read());
-      const beat = next(current);
-      handle.write(beat);
-      if (handle.isCurrent()) return applyBeat(state, beat);
+      const beat = next(applyBeat(open.state, open.file.read()));
+      open.file.write(beat);
+      if (open.file.isLinked()) return applyBeat(open.state, beat);
+      // A status change took the file while we wrote: look again at what it left.
       this.#dropHandle(runId);
     }
     return FENCED;
   }
 
+  async restoreBeat(runId: string): Promise<void> {
+    if (this.#readDone(runId) || !this.#readState(runId) || fs.existsSync(this.#beatPath(runId))) return;
+    this.#newBeatFile(runId);
+  }
+
   async finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {
-    const beatFile = this.#beatPath(runId);
-    const fencedFile = this.#fencedPath(runId);
     const doneFile = this.#donePath(runId);
-    this.#dropHandle(runId);
-    let fenced = false;
+    const fenced = await this.#fence(runId);
     let wroteDone = false;
+    let final: AnalysisRun;
     try {
-      try {
-        await this.#io.rename(beatFile, fencedFile);
-        fenced = true;
-      } catch (error) {
-        // No beat file: an earlier completion fenced it and crashed. Its final beat is still there.
-        if (!isMissing(error)) throw new StoreIOError(beatFile, 'fencing', error);
-      }
       const state = this.#readState(runId);
       if (!state) throw new NotFoundError('run', runId);
-      const final = build(applyBeat(state, BeatFile.peek(fencedFile)));
+      final = build(applyBeat(state, fenced.beat));
       try {
         await this.#ensureDirs();
         wroteDone = true;
@@ -244,18 +259,55 @@ export class FileRunBackend implements RunBackend {
       } catch (error) {
         throw new StoreIOError(doneFile, 'writing', error);
       }
-      this.#remember(this.#done, doneFile, final);
-      // The end is durable. What follows only tidies `active/`; if it is cut short, `done/` wins
-      // on every read and cleanup removes the rest.
-      this.#states.delete(runId);
-      await this.#removeActive(runId).catch(() => {});
-      return final;
     } catch (error) {
-      // Put everything back as it was: no finished record, beats accepted again.
+      // Put everything back as it was: no finished record, the beats read back into a beat file.
       if (wroteDone) await this.#io.unlink(doneFile).catch(() => {});
-      if (fenced) await this.#io.rename(fencedFile, beatFile).catch(() => {});
       this.#done.delete(runId);
+      fenced.restore();
       throw error;
+    }
+    this.#remember(this.#done, doneFile, final);
+    // The end is durable. What follows only tidies `active/`; if it is cut short, `done/` wins
+    // on every read and cleanup removes the rest.
+    this.#states.delete(runId);
+    await this.#removeActive(runId).catch(() => {});
+    return final;
+  }
+
+  /**
+   * Takes the beat file away from beats (unlinks it) and reads the last beat through the inode:
+   * every beat acknowledged before the unlink is in it. `restore()` puts a file with that beat back.
+   */
+  async #fence(runId: string): Promise<{ beat: Beat | undefined; restore(): void }> {
+    const file = this.#beatPath(runId);
+    this.#dropHandle(runId);
+    let handle: BeatFile | undefined;
+    try {
+      handle = BeatFile.open(file);
+      if (handle) fs.unlinkSync(file);
+    } catch (error) {
+      handle?.close();
+      throw new StoreIOError(file, 'fencing', error);
+    }
+    let beat: Beat | undefined;
+    try {
+      beat = handle?.read();
+    } finally {
+      handle?.close();
+    }
+    return {
+      beat,
+      restore: () => {
+        if (handle) this.#newBeatFile(runId, beat);
+      },
+    };
+  }
+
+  #newBeatFile(runId: string, beat?: Beat): void {
+    try {
+      BeatFile.create(this.#beatPath(runId), beat);
+    } catch {
+      // A live run without a beat file still works: its next beat creates one under the lock.
     }
   }
 
@@ -307,13 +359,7 @@ export class FileRunBackend implements RunBackend {
     for (const name of names) if (name.endsWith(STATE)) states.add(name.slice(0, -STATE.length));
     const found = new Set<string>();
     for (const name of names) {
-      const suffix = name.endsWith(STATE)
-        ? STATE
-        : name.endsWith(BEAT)
-          ? BEAT
-          : name.endsWith(FENCED_BEAT)
-            ? FENCED_BEAT
-            : '';
+      const suffix = name.endsWith(STATE) ? STATE : name.endsWith(BEAT) ? BEAT : '';
       if (!suffix) continue;
       const runId = name.slice(0, -suffix.length);
       if (!isValidId(runId)) continue;
@@ -333,7 +379,7 @@ export class FileRunBackend implements RunBackend {
   }
 
   async close(): Promise<void> {
-    for (const handle of this.#beats.values()) handle.close();
+    for (const open of this.#beats.values()) open.file.close();
     this.#beats.clear();
   }
 
@@ -345,28 +391,46 @@ export class FileRunBackend implements RunBackend {
   async #removeBeats(runId: string): Promise<void> {
     this.#dropHandle(runId);
     await this.#io.unlink(this.#beatPath(runId));
-    await this.#io.unlink(this.#fencedPath(runId));
   }
 
-  #handle(runId: string): BeatFile | undefined {
-    let handle = this.#beats.get(runId);
-    if (handle) return handle;
+  /**
+   * The run's beat file, open, with the state that goes with it: read after opening the file,
+   * so it is at least as new as the file (a status change writes its state before its new file).
+   */
+  #openBeat(runId: string): OpenBeat | undefined {
+    const cached = this.#beats.get(runId);
+    if (cached) return cached;
+    const file = this.#beatPath(runId);
+    let handle: BeatFile | undefined;
     try {
-      handle = BeatFile.open(this.#beatPath(runId));
+      handle = BeatFile.open(file);
     } catch (error) {
-      throw new StoreIOError(this.#beatPath(runId), 'opening', error);
+      throw new StoreIOError(file, 'opening', error);
     }
     if (!handle) return undefined;
+    let state: AnalysisRun | undefined;
+    try {
+      state = this.#readDone(runId) ? undefined : this.#readState(runId);
+    } catch (error) {
+      handle.close();
+      throw error;
+    }
+    if (!state) {
+      // A beat file with no live run beside it: a leftover. The run is finished or gone.
+      handle.close();
+      return undefined;
+    }
     if (this.#beats.size >= MAX_OPEN_BEATS) {
       const oldest = this.#beats.keys().next().value;
       if (oldest !== undefined) this.#dropHandle(oldest);
     }
-    this.#beats.set(runId, handle);
-    return handle;
+    const open = { file: handle, state };
+    this.#beats.set(runId, open);
+    return open;
   }
 
   #dropHandle(runId: string): void {
-    this.#beats.get(runId)?.close();
+    this.#beats.get(runId)?.file.close();
     this.#beats.delete(runId);
   }
 
@@ -374,7 +438,7 @@ export class FileRunBackend implements RunBackend {
     const state = this.#readState(runId);
     if (!state) return undefined;
     try {
-      return applyBeat(state, BeatFile.peek(this.#beatPath(runId)) ?? BeatFile.peek(this.#fencedPath(runId)));
+      return applyBeat(state, BeatFile.peek(this.#beatPath(runId)));
     } catch (error) {
       throw new StoreIOError(this.#beatPath(runId), 'reading', error);
     }

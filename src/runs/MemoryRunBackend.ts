@@ -35,8 +35,12 @@ export class MemoryRunBackend implements RunBackend {
     this.#active.set(run.runId, run);
   }
 
-  async update(run: AnalysisRun): Promise<void> {
-    this.#active.set(run.runId, run);
+  async update(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {
+    const latest = this.#active.get(runId);
+    if (!latest) throw new NotFoundError('run', runId);
+    const next = build(latest);
+    this.#active.set(runId, next);
+    return next;
   }
 
   beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED {
@@ -47,6 +51,8 @@ export class MemoryRunBackend implements RunBackend {
     this.#active.set(runId, updated);
     return updated;
   }
+
+  async restoreBeat(): Promise<void> {}
 
   async finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {
     const latest = this.#active.get(runId);

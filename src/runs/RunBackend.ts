@@ -12,6 +12,12 @@ export interface Beat {
 export const FENCED = Symbol('fenced');
 
 /**
+ * Returned by {@link RunBackend.beat} when the live run has no beat file right now: a status
+ * change holds it, or crashed half-way. Take the run's lock, call {@link RunBackend.restoreBeat}, beat again.
+ */
+export const BUSY = Symbol('busy');
+
+/**
  * Where an {@link AnalysisRunStore} keeps its records: files (`FileRunBackend`) or memory
  * (`MemoryRunBackend`, behind `inMemory()`). The store owns the rules (transitions, stamps, events);
  * a backend owns only storage. Methods marked "under the lock" are called with `lock(runId)` held.
@@ -23,14 +29,20 @@ export interface RunBackend {
   lock(runId: string, waitMs?: number): Promise<() => Promise<void>>;
   /** Stores a new pending run. Under the lock, after checking that the id is free. */
   create(run: AnalysisRun): Promise<void>;
-  /** Replaces a live run's record durably (a status change such as `start`). Under the lock. */
-  update(run: AnalysisRun): Promise<void>;
+  /**
+   * Replaces a live run's record durably with `build(latest)` (a status change such as `start`),
+   * where `latest` includes every beat that was acknowledged. Under the lock.
+   */
+  update(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun>;
   /**
    * Writes a heartbeat without the lock. `next` gets the current record (or `undefined`) and
-   * returns the beat, or throws to refuse. Returns the record with the beat applied, or
-   * {@link FENCED} when a completion took the run while the beat was being written.
+   * returns the beat, or throws to refuse. Returns the record with the beat applied,
+   * {@link FENCED} when a completion took the run while the beat was being written, or
+   * {@link BUSY} (see there).
    */
-  beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED;
+  beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED | typeof BUSY;
+  /** Gives a live run without a beat file (a status change crashed half-way) a new, empty one. Under the lock. */
+  restoreBeat(runId: string): Promise<void>;
   /**
    * Ends a live run: stops further beats, then durably stores `build(latest)`, where `latest`
    * includes every beat that was acknowledged. Under the lock. On failure the run is as it was.

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { AnalysisRunStore, CorruptStoreError, IllegalTransitionError, nodeIO, StoreIOError } from '../../src/index.js';
 import { encodeRunFile } from '../../src/runs/FileRunBackend.js';
 import type { StorageIO } from '../../src/storage/io.js';
+import { acquireLock } from '../../src/storage/lock.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
 import { FakeEventLog } from './fake-event-log.js';
 import { ManualClock } from './run-store.conformance.js';
@@ -117,20 +118,39 @@ describe('AnalysisRunStore files', () => {
   });
 
   describe('a completion and a heartbeat at once', () => {
-    it('refuses a heartbeat once a completion has fenced the beat file', async () => {
+    it('holds a heartbeat while another process finishes the run, then refuses it', async () => {
       const { dir, store } = open();
+      const run = await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+      await store.heartbeat('r1');
+      // Another process is finishing the run: it holds the lock and has fenced the beat file.
+      const held = await acquireLock(path.join(dir, 'locks', 'r1'));
+      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
+      const cachedHandle = store.heartbeat('r1');
+      const freshStore = new AnalysisRunStore({ dir }).heartbeat('r1');
+      const finished = {
+        ...run,
+        status: 'completed' as const,
+        completedAt: run.createdAt,
+        updatedAt: run.updatedAt + 5,
+      };
+      fs.mkdirSync(path.join(dir, 'done'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'done', 'r1.json'), encodeRunFile(finished));
+      fs.unlinkSync(path.join(dir, 'active', 'r1.json'));
+      await held.release();
+      await expect(cachedHandle).rejects.toBeInstanceOf(IllegalTransitionError);
+      await expect(freshStore).rejects.toBeInstanceOf(IllegalTransitionError);
+      expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
+      expect(await store.get('r1')).toEqual(finished);
+    });
+
+    it('takes a heartbeat after a status change crashed between fencing and writing', async () => {
+      const { clock, dir, store } = open();
       await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
-      const before = await store.heartbeat('r1');
-      // What a completion does first, here frozen before its next step.
-      fs.renameSync(path.join(dir, 'active', 'r1.beat'), path.join(dir, 'active', 'r1.beat-final'));
-      const files = snapshotFiles(dir);
-      await expect(new AnalysisRunStore({ dir }).heartbeat('r1')).rejects.toBeInstanceOf(IllegalTransitionError);
-      expect(snapshotFiles(dir)).toEqual(files);
-      expect(await store.get('r1')).toEqual(before);
-      // A beat already holding the file open may land in the fenced file (the completion then
-      // includes it, or not): it is refused all the same.
-      await expect(store.heartbeat('r1')).rejects.toBeInstanceOf(IllegalTransitionError);
-      expect((await store.get('r1'))?.status).toBe('pending');
+      await store.heartbeat('r1');
+      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
+      clock.advance(1_000);
+      expect((await store.heartbeat('r1', { after: 'crash' })).heartbeatAt).toBe(clock.now);
+      expect((await new AnalysisRunStore({ dir }).get('r1'))?.heartbeatDetails).toEqual({ after: 'crash' });
     });
 
     it('puts every acknowledged beat into the finished record, beneath its updatedAt', async () => {
@@ -156,7 +176,6 @@ describe('AnalysisRunStore files', () => {
       const done = await store.complete('r1', 'answer');
       // The crash: done/ written, active/ not yet removed.
       fs.writeFileSync(path.join(dir, 'active', 'r1.json'), live);
-      fs.writeFileSync(path.join(dir, 'active', 'r1.beat-final'), '');
       const fresh = new AnalysisRunStore({ dir, clock: clock.read });
       expect(await fresh.get('r1')).toEqual(done);
       expect(await fresh.list({ status: 'pending' })).toEqual([]);
@@ -176,7 +195,7 @@ describe('AnalysisRunStore files', () => {
     it('abandons a run whose completion crashed after fencing, once stale', async () => {
       const { clock, dir, store } = open({ staleAfterMs: 1_000 });
       await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
-      fs.renameSync(path.join(dir, 'active', 'r1.beat'), path.join(dir, 'active', 'r1.beat-final'));
+      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
       clock.advance(5_000);
       expect((await store.cleanup({ retentionMs: DAY })).abandoned).toEqual(['r1']);
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
