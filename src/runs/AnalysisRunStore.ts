@@ -178,14 +178,16 @@ const TERMINAL_EVENT: Record<'completed' | 'failed' | 'cancelled', string> = {
  * in-place write of the run's own beat file, not fsynced, so their cost does not grow with the
  * number of runs kept.
  *
- * Heartbeats and completions. A beat takes no lock (that would cost more than the beat). It is
+ * Heartbeats and status changes. A beat takes no lock (that would cost more than the beat). It is
  * refused on a finished run, and it cannot race a completion into an inconsistent record: a
- * completion first renames the run's beat file away (the fence), then reads the final beat and
- * writes the finished record, which beats never touch. A beat checks, after writing, that its
- * file was not fenced meanwhile; if it was, the beat is refused with `IllegalTransitionError`
- * (it may or may not have made it into the final record — harmless either way, and the finished
- * record's `updatedAt` is above every beat it includes). A beat acknowledged as written always
- * precedes the fence, so the finished record includes it.
+ * status change first unlinks the run's beat file (the fence), then reads the final beat through
+ * the inode and writes the new record; a finished record is never touched by beats. A beat
+ * checks, after writing, that its inode is still linked. If not, a status change took it
+ * meanwhile: the beat is retried on the new file of a still-live run (waiting for the run's lock
+ * while a status change holds it), or refused with `IllegalTransitionError` once the run has
+ * finished. A refused beat may or may not be in the final record — harmless either way. A beat
+ * acknowledged as written always precedes the fence, so the next record includes it, with an
+ * `updatedAt` above its own.
  *
  * `updatedAt` is strictly increasing: each change stamps one more than the largest of the clock,
  * the record's own `updatedAt` and every stamp this instance issued. Status changes run under the

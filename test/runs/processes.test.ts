@@ -95,6 +95,27 @@ describe('AnalysisRunStore across processes', () => {
     expect(events.at(-1)?.payload).toMatchObject({ code: 'heartbeat_stale' });
   });
 
+  it('puts every heartbeat another process had acknowledged into the finished record', async () => {
+    const root = tempDir();
+    const dir = path.join(root, 'analysis_runs');
+    const stores = createStores({ root });
+    for (let round = 0; round < 3; round++) {
+      const runId = `race-${round}`;
+      await stores.runs.create({ runId, sessionId: 's', question: 'q' });
+      await stores.runs.start(runId);
+      const beater = spawnFixture('beat-loop.ts', [dir, runId]);
+      await lineFrom(beater, (line) => line === 'beating');
+      const outcome = lineFrom(beater, (line) => line.startsWith('{'));
+      const done = await stores.runs.complete(runId, { round });
+      const last = JSON.parse(await outcome) as { n: number; updatedAt: number; code: string };
+      expect(last.code).toBe('ILLEGAL_TRANSITION');
+      expect((done.heartbeatDetails as { n: number }).n).toBeGreaterThanOrEqual(last.n);
+      expect(done.updatedAt).toBeGreaterThan(last.updatedAt);
+      expect(await stores.runs.get(runId)).toEqual(done);
+    }
+    await stores.close();
+  });
+
   it('abandons or deletes each run exactly once when two processes run cleanup at the same time', async () => {
     const root = tempDir();
     const past = Date.now() - 3 * DAY;
