@@ -155,4 +155,36 @@ describe('DurableDocument under injected disk faults', () => {
     await expect(put(doc, 'b', 2)).rejects.toMatchObject({ code: 'IO' });
     expect((await observe(doc)).entries).toEqual([{ id: 'a', n: 1 }]);
   });
+
+  it('leaves an unreadable file in place when moving it aside fails, and moves it once the disk works', async () => {
+    const root = tempDir();
+    fs.writeFileSync(fileIn(root), '{"schemaVersion":1,"rev":');
+    const io = new FaultyIO();
+    const warnings: string[] = [];
+    const doc = openDocument(format, {
+      file: fileIn(root),
+      io,
+      onCorrupt: 'quarantine',
+      onWarning: (w) => warnings.push(w.movedTo),
+    });
+    io.failAll('EIO', ['rename']);
+    await expect(put(doc, 'a', 1)).rejects.toMatchObject({ code: 'IO' });
+    expect(fs.readFileSync(fileIn(root), 'utf8')).toBe('{"schemaVersion":1,"rev":');
+    expect(fs.readdirSync(root).filter((name) => name.includes('.corrupt-'))).toEqual([]);
+    io.heal();
+    await put(doc, 'a', 1);
+    expect(warnings).toHaveLength(1);
+    expect(fs.readFileSync(warnings[0]!, 'utf8')).toBe('{"schemaVersion":1,"rev":');
+    expect((await observe(open(root, new FaultyIO()))).entries).toEqual([{ id: 'a', n: 1 }]);
+  });
+});
+
+// The lock is taken through the file system directly (proper-lockfile on `<file>.lock`), not
+// through StorageIO: faults while creating, refreshing or removing the lock directory cannot be
+// injected. Needed seam: lock operations (mkdir/stat/utimes/rm of the lock directory and the
+// owner record write) routed through StorageIO, or an `fs` option on LockOptions passed on to
+// proper-lockfile. With it, these become sweeps like the ones above.
+describe('lock faults (needs a lock seam in StorageIO)', () => {
+  it.todo('a lock directory that cannot be created (ENOSPC, EACCES) rejects with a typed error and changes nothing');
+  it.todo('a failure to release the lock does not fail the write that was acknowledged');
 });
