@@ -153,6 +153,8 @@ async function bundleChild(): Promise<string> {
 interface ChildReport {
   running: number;
   maxRssKb: number;
+  loadedMs: number;
+  listedMs: number;
 }
 
 function runChild(script: string, root: string): Promise<{ wallMs: number; report: ChildReport }> {
@@ -176,16 +178,27 @@ async function freshProcessList(many: string): Promise<BenchRow[]> {
   const script = await bundleChild();
   const walls: number[] = [];
   const rss: number[] = [];
+  const lists: number[] = [];
   for (let trial = 0; trial < TRIALS + 2; trial++) {
     const { wallMs, report } = await runChild(script, many);
     if (report.running !== LIVE) throw new Error(`the child listed ${report.running} running runs, expected ${LIVE}`);
     walls.push(wallMs);
     rss.push(report.maxRssKb / 1024);
+    lists.push(report.listedMs - report.loadedMs);
   }
   const figure = `fresh process: import, createStores() on a root of ${KEPT_MANY.toLocaleString('en-US')} runs, list running`;
   return [
     row(`${figure} (wall, spawn to exit)`, 'ms', median(walls), null, '<= 300 ms', (_r, ours) => ours <= 300),
     row(`${figure} (peak RSS)`, 'MB', median(rss), null, '<= 100 MB', (_r, ours) => ours <= 100),
+    // The part of the wall time that is the run store's own work, not Node's start-up or imports.
+    row(
+      '  of which createStores() + list({ status: "running" }), once the library is loaded',
+      'ms',
+      median(lists),
+      null,
+      '(part of the 300 ms)',
+      () => true,
+    ),
   ];
 }
 

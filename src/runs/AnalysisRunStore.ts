@@ -68,11 +68,11 @@ export interface AnalysisRunStoreOptions {
 
 /** Options of {@link AnalysisRunStore.inMemory}. */
 export interface AnalysisRunStoreMemoryOptions {
-  /** @defaultValue none */
+  /** The event log terminal events go to (an `AgentEventLog.inMemory()`, say). @defaultValue none: no events */
   events?: RunEventSink | undefined;
-  /** @defaultValue the system clock (`Date.now`) */
+  /** Source of time; inject one in tests instead of sleeping. @defaultValue the system clock (`Date.now`) */
   clock?: Clock | undefined;
-  /** @defaultValue 90_000 */
+  /** Ms without a sign of life after which a live run is stale. @defaultValue 90_000 */
   staleAfterMs?: number | undefined;
 }
 
