@@ -40,6 +40,8 @@ for (let step = 1; step <= steps; step += 1) {
   process.stdout.write(`progress ${step}\n`);
 }
 
+// Stop beating before the run ends: a finished run takes no heartbeats.
+await heartbeat.stop();
 if (values.complete) {
   // complete() appends the terminal `analysis_completed` event before the status changes, so a
   // client replaying the log always sees how the run ended.
@@ -49,5 +51,4 @@ if (values.complete) {
   });
   process.stdout.write('completed\n');
 }
-heartbeat.stop();
 await stores.close();

@@ -215,7 +215,10 @@ describe.concurrent('agent-stores events tail', () => {
 
   it('follows new events with --follow and exits 0 after the terminal one', async () => {
     const own = ownDir();
-    const stores = await createStores({ root: own });
+    // A long lock timeout keeps the writer lock's first refresh (due after half of it) out of this
+    // test: on a loaded machine the test can outlast 5 s, and that refresh currently reports the
+    // lock as compromised (writing owner.json changes the lock directory's mtime).
+    const stores = createStores({ root: own, events: { lock: { staleMs: 120_000 } } });
     try {
       await stores.events.append('run-f', { type: 'analysis_started', payload: {} });
       const tail = startCli(['events', 'tail', 'run-f', '--follow', '--root', own]);
