@@ -101,7 +101,7 @@ export async function runCli(args: readonly string[], output: CliOutput): Promis
         throw new UsageError(
           next
             ? `unknown command '${group} ${next}' (see agent-stores ${group} --help)`
-            : `'${group}' needs a command: ${members.map((c) => c.name).join(', ')}`,
+            : `'${group}' needs a command: ${members.map((c) => c.name).join(', ')} (see agent-stores ${group} --help)`,
         );
       }
       if (rest.includes('--version')) return printed(output.stdout, toolVersion(), EXIT.ok);

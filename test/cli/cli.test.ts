@@ -239,6 +239,25 @@ describe.concurrent('agent-stores events tail', () => {
   });
 });
 
+describe('agent-stores events tail --follow and Ctrl-C', () => {
+  it('stops following on SIGINT and exits 130, printing what it had', async () => {
+    const own = ownDir();
+    const stores = createStores({ root: own, events: { lock: { staleMs: 120_000 } } });
+    try {
+      await stores.events.append('run-i', { type: 'analysis_started', payload: {} });
+      const tail = startCli(['events', 'tail', 'run-i', '--follow', '--root', own]);
+      await vi.waitFor(() => expect(tail.stdout()).toContain('analysis_started'), { timeout: 20_000 });
+      tail.kill('SIGINT');
+      const { code, stdout, stderr } = await tail.done;
+      expect(code).toBe(130);
+      expect(stdout).toMatch(/^#1\s/);
+      expect(stderr).toBe('');
+    } finally {
+      await stores.close();
+    }
+  });
+});
+
 // Read-only commands on a shared root: run side by side to keep the file quick.
 describe.concurrent('agent-stores memory and pipeline', () => {
   it('lists memory entries', async () => {
