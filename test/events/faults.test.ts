@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AgentEventLog, type EventLogIO, nodeEventLogIO } from '../../src/events/index.js';
 import { StoreIOError } from '../../src/storage/errors.js';
 import { tempDir } from '../helpers/tmp.js';
-import { collect, cursors, range } from './helpers.js';
+import { collect, cursors, range, turn } from './helpers.js';
 
 /** Which step to fail, consulted at the time of each call (so a test can switch faults on and off). */
 interface FaultPlan {
@@ -56,6 +56,7 @@ async function setup(): Promise<{ dir: string; file: string; plan: FaultPlan; lo
   const plan: FaultPlan = {};
   const log = new AgentEventLog({ dir, io: faultyIO(plan) });
   for (const i of range(3)) await log.append('run-1', { type: 'n', payload: i });
+  await turn(); // their index entries are written when the event loop turns
   return { dir, file: path.join(dir, 'run-1.ndjson'), plan, log };
 }
 
@@ -91,8 +92,8 @@ describe('AgentEventLog under disk faults', () => {
     // The half-written line is a torn tail: recovery cuts it before the next append.
     expect((await log.append('run-1', { type: 'n' })).cursor).toBe(4);
     expect(cursors(await collect(log.read('run-1')))).toEqual(range(4));
-    expect((await new AgentEventLog({ dir }).verify('run-1')).ok).toBe(true);
     await log.close();
+    expect((await new AgentEventLog({ dir }).verify('run-1')).ok).toBe(true);
   });
 
   it('acknowledges appends whose index write failed, and rebuilds the index on the next open', async () => {

@@ -10,7 +10,7 @@ import {
   ValidationError,
 } from '../../src/storage/errors.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
-import { collect, cursors, range } from './helpers.js';
+import { collect, cursors, range, turn } from './helpers.js';
 
 /** The byte offsets stored in an index file. */
 function indexEntries(file: string): number[] {
@@ -222,5 +222,21 @@ describe('AgentEventLog files', () => {
     expect(cursors(await collect(log.read('run-1')))).toEqual(range(next.cursor));
     expect(fs.existsSync(path.join(dir, 'run-1.ndjson.lock'))).toBe(true);
     await log.close();
+  });
+
+  it('finds every cursor through index entries not yet written to the index file', async () => {
+    const dir = tempDir();
+    const writer = new AgentEventLog({ dir, recentEvents: 0 });
+    await writer.append('run-1', { type: 'n' });
+    await turn();
+    // Sequential awaited appends within one turn: their index entries are still in memory.
+    for (const i of range(20)) await writer.append('run-1', { type: 'n', payload: i });
+    const other = new AgentEventLog({ dir });
+    for (const after of range(22, 0)) {
+      const expected = range(21 - after, after + 1);
+      expect(cursors(await collect(writer.read('run-1', { after })))).toEqual(expected);
+      expect(cursors(await collect(other.read('run-1', { after })))).toEqual(expected);
+    }
+    await writer.close();
   });
 });
