@@ -17,6 +17,7 @@ import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
 import { MemoryRunBackend } from './MemoryRunBackend.js';
 import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
 import type { RunEventSink } from './RunEventSink.js';
+import type { RunFilesIO } from './RunFilesIO.js';
 import { newRunId } from './run-id.js';
 import {
   type AnalysisRun,
@@ -62,6 +63,11 @@ export interface AnalysisRunStoreOptions {
   staleAfterMs?: number | undefined;
   /** @internal File-system seam for fault-injection tests. @defaultValue the real file system */
   io?: StorageIO | undefined;
+  /**
+   * @internal Seam for the calls outside `StorageIO`: beat files (read and written in place) and
+   * directory listings, for fault-injection tests. @defaultValue the real file system
+   */
+  files?: RunFilesIO | undefined;
   /** Options of the per-run cross-process lock. @defaultValue wait up to 10 s; a dead owner's lock is taken over */
   lock?: LockOptions | undefined;
 }
@@ -226,7 +232,7 @@ export class AnalysisRunStore {
     if (typeof options?.dir !== 'string' || options.dir === '') {
       throw new ValidationError('AnalysisRunStore needs a dir: the directory to keep run records in');
     }
-    this.#backend = new FileRunBackend({ dir: options.dir, io: options.io, lock: options.lock });
+    this.#backend = new FileRunBackend({ dir: options.dir, io: options.io, lock: options.lock, files: options.files });
   }
 
   /** The same store without disk, for unit tests: nothing outlives the instance. */

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { Beat } from './RunBackend.js';
+import type { RunFilesIO } from './RunFilesIO.js';
 
 // One buffer for every read: beats are small and reads are synchronous, so it is never shared.
 const scratch = Buffer.allocUnsafe(4096);
@@ -40,26 +40,21 @@ export function decodeBeat(bytes: Buffer): Beat | undefined {
   }
 }
 
-function isMissing(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException).code === 'ENOENT';
-}
-
 /** Reads the whole of an open file with synchronous calls: one `pread` when it fits the scratch buffer. */
-function readAll(fd: number): Buffer {
-  const read = fs.readSync(fd, scratch, 0, scratch.length, 0);
+function readAll(io: RunFilesIO, fd: number): Buffer {
+  const read = io.read(fd, scratch, 0);
   if (read < scratch.length) return scratch.subarray(0, read);
-  const size = fs.fstatSync(fd).size;
-  const bytes = Buffer.allocUnsafe(size);
-  return bytes.subarray(0, fs.readSync(fd, bytes, 0, size, 0));
+  const bytes = Buffer.allocUnsafe(io.size(fd));
+  return bytes.subarray(0, io.read(fd, bytes, 0));
 }
 
 /** Reads a beat, retrying a couple of times when a concurrent writer's bytes were caught half-written. */
-function readBeat(fd: number): { beat: Beat | undefined; length: number } {
-  let bytes = readAll(fd);
+function readBeat(io: RunFilesIO, fd: number): { beat: Beat | undefined; length: number } {
+  let bytes = readAll(io, fd);
   for (let attempt = 0; attempt < 3; attempt++) {
     const beat = decodeBeat(bytes);
     if (beat || bytes.length === 0) return { beat, length: bytes.length };
-    bytes = readAll(fd);
+    bytes = readAll(io, fd);
   }
   return { beat: decodeBeat(bytes), length: bytes.length };
 }
@@ -80,43 +75,33 @@ export class BeatFile {
   #writtenBeat: Beat | undefined;
 
   private constructor(
+    readonly io: RunFilesIO,
     readonly file: string,
     readonly fd: number,
   ) {}
 
   /** Opens an existing beat file for beating, or returns `undefined` when there is none (never creates one). */
-  static open(file: string): BeatFile | undefined {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r+');
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-    return new BeatFile(file, fd);
+  static open(io: RunFilesIO, file: string): BeatFile | undefined {
+    const fd = io.open(file, 'r+');
+    return fd === undefined ? undefined : new BeatFile(io, file, fd);
   }
 
   /**
    * Writes a new beat file holding `beat`, or none (an empty file reads as no beat). Not fsynced:
    * the run's state file, written with it, fsyncs the directory.
    */
-  static create(file: string, beat?: Beat): void {
-    fs.writeFileSync(file, beat ? encodeBeat(beat) : '');
+  static create(io: RunFilesIO, file: string, beat?: Beat): void {
+    io.create(file, beat ? encodeBeat(beat) : '');
   }
 
   /** The beat in `file` without keeping it open; `undefined` when it is missing or unreadable. */
-  static peek(file: string): Beat | undefined {
-    let fd: number;
+  static peek(io: RunFilesIO, file: string): Beat | undefined {
+    const fd = io.open(file, 'r');
+    if (fd === undefined) return undefined;
     try {
-      fd = fs.openSync(file, 'r');
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-    try {
-      return readBeat(fd).beat;
+      return readBeat(io, fd).beat;
     } finally {
-      fs.closeSync(fd);
+      io.close(fd);
     }
   }
 
@@ -125,11 +110,11 @@ export class BeatFile {
     const written = this.#written;
     if (written) {
       // Nobody else wrote since our last beat (the usual case: one process beats a run): no decoding.
-      const bytes = readAll(this.fd);
+      const bytes = readAll(this.io, this.fd);
       if (bytes.length === written.length && bytes.equals(written)) return this.#writtenBeat;
       this.#written = undefined;
     }
-    const { beat, length } = readBeat(this.fd);
+    const { beat, length } = readBeat(this.io, this.fd);
     this.#length = length;
     return beat;
   }
@@ -137,7 +122,7 @@ export class BeatFile {
   /** Overwrites the beat in place. Call {@link read} first: it learns how long the previous beat was. */
   write(beat: Beat): void {
     const bytes = encodeBeat(beat, this.#length);
-    fs.writeSync(this.fd, bytes, 0, bytes.length, 0);
+    this.io.write(this.fd, bytes, 0);
     this.#length = bytes.length;
     this.#written = bytes;
     this.#writtenBeat = beat;
@@ -145,12 +130,12 @@ export class BeatFile {
 
   /** True while the file is still linked: no status change has taken it since it was opened. */
   isLinked(): boolean {
-    return fs.fstatSync(this.fd).nlink > 0;
+    return this.io.linked(this.fd);
   }
 
   close(): void {
     try {
-      fs.closeSync(this.fd);
+      this.io.close(this.fd);
     } catch {
       // Already closed: nothing to release.
     }

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptStoreError, NotFoundError, StoreIOError } from '../storage/errors.js';
 import { isValidId } from '../storage/ids.js';
@@ -6,6 +5,7 @@ import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from '../stor
 import { acquireLock, type LockOptions } from '../storage/lock.js';
 import { BeatFile } from './BeatFile.js';
 import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
+import { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';
 import { type AnalysisRun, AnalysisRunSchema } from './schemas.js';
 
 /** The `schemaVersion` of run files this code writes; files with a higher one are refused. */
@@ -19,6 +19,8 @@ export interface FileRunBackendOptions {
   io?: StorageIO | undefined;
   /** Options of the per-run lock. @defaultValue the core's defaults (wait 10 s, stale after 10 s) */
   lock?: LockOptions | undefined;
+  /** Seam for the beat files and directory listings, for fault-injection tests. @defaultValue the real file system */
+  files?: RunFilesIO | undefined;
 }
 
 /** The text of a run file: `{ schemaVersion, run }`, indented for people. */
@@ -81,19 +83,6 @@ const MAX_OPEN_BEATS = 256;
 const STATE = '.json';
 const BEAT = '.beat';
 
-function isMissing(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException).code === 'ENOENT';
-}
-
-function listDir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch (error) {
-    if (isMissing(error)) return [];
-    throw new StoreIOError(dir, 'listing', error);
-  }
-}
-
 /**
  * Run records as files under `analysis_runs/`:
  *
@@ -137,6 +126,7 @@ export class FileRunBackend implements RunBackend {
   readonly #doneDir: string;
   readonly #locksDir: string;
   readonly #io: StorageIO;
+  readonly #files: RunFilesIO;
   readonly #lockOptions: LockOptions | undefined;
   readonly #states = new Map<string, CachedRun>();
   readonly #done = new Map<string, CachedRun>();
@@ -149,6 +139,7 @@ export class FileRunBackend implements RunBackend {
     this.#doneDir = path.join(this.dir, 'done');
     this.#locksDir = path.join(this.dir, 'locks');
     this.#io = options.io ?? nodeIO;
+    this.#files = options.files ?? nodeRunFilesIO;
     this.#lockOptions = options.lock;
   }
 
@@ -182,7 +173,7 @@ export class FileRunBackend implements RunBackend {
     const stateFile = this.#statePath(run.runId);
     try {
       // The beat file first: a run whose state file is visible always has one to beat into.
-      fs.writeFileSync(beatFile, '');
+      this.#files.create(beatFile, '');
       await this.#io.writeAtomic(stateFile, encodeRunFile(run), { fsync: true });
       await this.#io.fsyncDir(this.#activeDir);
     } catch (error) {
@@ -238,7 +229,7 @@ export class FileRunBackend implements RunBackend {
   }
 
   async restoreBeat(runId: string): Promise<void> {
-    if (this.#readDone(runId) || !this.#readState(runId) || fs.existsSync(this.#beatPath(runId))) return;
+    if (this.#readDone(runId) || !this.#readState(runId) || this.#files.exists(this.#beatPath(runId))) return;
     this.#newBeatFile(runId);
   }
 
@@ -283,8 +274,8 @@ export class FileRunBackend implements RunBackend {
     this.#dropHandle(runId);
     let handle: BeatFile | undefined;
     try {
-      handle = BeatFile.open(file);
-      if (handle) fs.unlinkSync(file);
+      handle = BeatFile.open(this.#files, file);
+      if (handle) this.#files.unlink(file);
     } catch (error) {
       handle?.close();
       throw new StoreIOError(file, 'fencing', error);
@@ -305,7 +296,7 @@ export class FileRunBackend implements RunBackend {
 
   #newBeatFile(runId: string, beat?: Beat): void {
     try {
-      BeatFile.create(this.#beatPath(runId), beat);
+      BeatFile.create(this.#files, this.#beatPath(runId), beat);
     } catch {
       // A live run without a beat file still works: its next beat creates one under the lock.
     }
@@ -326,7 +317,7 @@ export class FileRunBackend implements RunBackend {
 
   listActive(): AnalysisRun[] {
     const runs: AnalysisRun[] = [];
-    for (const name of listDir(this.#activeDir)) {
+    for (const name of this.#listDir(this.#activeDir)) {
       if (!name.endsWith(STATE)) continue;
       const runId = name.slice(0, -STATE.length);
       if (!isValidId(runId) || this.#identify(this.#donePath(runId))) continue;
@@ -339,7 +330,7 @@ export class FileRunBackend implements RunBackend {
   listDone(): AnalysisRun[] {
     const runs: AnalysisRun[] = [];
     const seen = new Set<string>();
-    for (const name of listDir(this.#doneDir)) {
+    for (const name of this.#listDir(this.#doneDir)) {
       if (!name.endsWith(STATE)) continue;
       const runId = name.slice(0, -STATE.length);
       if (!isValidId(runId)) continue;
@@ -354,7 +345,7 @@ export class FileRunBackend implements RunBackend {
   }
 
   leftovers(): string[] {
-    const names = listDir(this.#activeDir);
+    const names = this.#listDir(this.#activeDir);
     const states = new Set<string>();
     for (const name of names) if (name.endsWith(STATE)) states.add(name.slice(0, -STATE.length));
     const found = new Set<string>();
@@ -403,7 +394,7 @@ export class FileRunBackend implements RunBackend {
     const file = this.#beatPath(runId);
     let handle: BeatFile | undefined;
     try {
-      handle = BeatFile.open(file);
+      handle = BeatFile.open(this.#files, file);
     } catch (error) {
       throw new StoreIOError(file, 'opening', error);
     }
@@ -429,6 +420,14 @@ export class FileRunBackend implements RunBackend {
     return open;
   }
 
+  #listDir(dir: string): string[] {
+    try {
+      return this.#files.list(dir);
+    } catch (error) {
+      throw new StoreIOError(dir, 'listing', error);
+    }
+  }
+
   #dropHandle(runId: string): void {
     this.#beats.get(runId)?.file.close();
     this.#beats.delete(runId);
@@ -438,7 +437,7 @@ export class FileRunBackend implements RunBackend {
     const state = this.#readState(runId);
     if (!state) return undefined;
     try {
-      return applyBeat(state, BeatFile.peek(this.#beatPath(runId)));
+      return applyBeat(state, BeatFile.peek(this.#files, this.#beatPath(runId)));
     } catch (error) {
       throw new StoreIOError(this.#beatPath(runId), 'reading', error);
     }

@@ -6,4 +6,5 @@ export {
 } from './AnalysisRunStore.js';
 export type { HeartbeatHandle } from './HeartbeatTimer.js';
 export type { RunEventSink } from './RunEventSink.js';
+export { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';
 export * from './schemas.js';

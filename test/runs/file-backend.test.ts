@@ -4,7 +4,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AnalysisRunStore, CorruptStoreError, IllegalTransitionError, nodeIO, StoreIOError } from '../../src/index.js';
+import {
+  AnalysisRunStore,
+  CorruptStoreError,
+  IllegalTransitionError,
+  nodeIO,
+  nodeRunFilesIO,
+  type RunFilesIO,
+  StoreIOError,
+} from '../../src/index.js';
 import { encodeRunFile } from '../../src/runs/FileRunBackend.js';
 import type { StorageIO } from '../../src/storage/io.js';
 import { acquireLock } from '../../src/storage/lock.js';
@@ -247,6 +255,26 @@ describe('AnalysisRunStore files', () => {
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
       expect(await store.get('r1')).toBeUndefined();
     });
+  });
+
+  it('rejects a heartbeat the disk refuses with StoreIOError and keeps the last beat readable', async () => {
+    let failWrites = false;
+    const files: RunFilesIO = {
+      ...nodeRunFilesIO,
+      write(fd, data, position) {
+        if (failWrites) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+        nodeRunFilesIO.write(fd, data, position);
+      },
+    };
+    const dir = path.join(tempDir(), 'analysis_runs');
+    const store = new AnalysisRunStore({ dir, files });
+    await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+    const last = await store.heartbeat('r1', { step: 1 });
+    failWrites = true;
+    await expect(store.heartbeat('r1', { step: 2 })).rejects.toBeInstanceOf(StoreIOError);
+    expect(await new AnalysisRunStore({ dir }).get('r1')).toEqual(last);
+    failWrites = false;
+    expect((await store.heartbeat('r1', { step: 3 })).heartbeatDetails).toEqual({ step: 3 });
   });
 
   it('deletes an expired run’s event log before its record', async () => {
