@@ -126,7 +126,11 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
           options.onCompromised?.(error);
         },
       });
+      // Writing the owner record changes the directory's mtime, which proper-lockfile reads as
+      // someone else touching the lock at its next refresh: put the mtime back as it was.
+      const { atime, mtime } = fs.statSync(lockDir);
       fs.writeFileSync(path.join(lockDir, OWNER_FILE), JSON.stringify({ pid: process.pid, host: HOST }));
+      fs.utimesSync(lockDir, atime, mtime);
       let released = false;
       return {
         get compromised() {

@@ -54,6 +54,17 @@ describe('acquireLock', () => {
     expect(fs.existsSync(lockPathOf(file))).toBe(false);
   });
 
+  it('keeps a held lock past its first refresh', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    let lost: Error | undefined;
+    const held = await acquireLock(file, { staleMs: 2_000, onCompromised: (error) => (lost = error) });
+    // proper-lockfile refreshes at staleMs / 2 and compares the directory's mtime with its own record.
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(lost).toBeUndefined();
+    expect(held.compromised).toBe(false);
+    await held.release();
+  });
+
   it('serialises two holders in one process', async () => {
     const file = path.join(tempDir(), 'data.json');
     const first = await acquireLock(file);
