@@ -214,7 +214,9 @@ export class AgentEventLog {
         dir: parsed.dir,
         io: parsed.io ?? nodeEventLogIO,
         lock: parsed.lock ?? {},
-        maxLineBytes: this.#maxEventBytes + 64,
+        // Read lines up to the larger of this and 16 MiB, so that a log written with a larger
+        // maxEventBytes than this instance's still reads (and is never cut as a torn tail).
+        maxLineBytes: Math.max(this.#maxEventBytes + 64, 16 * 1024 * 1024),
         pollMs: parsed.pollMs ?? 1_000,
         terminalTypes: this.#terminal,
         onWarning: parsed.onWarning,

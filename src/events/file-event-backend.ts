@@ -315,7 +315,9 @@ export class FileEventBackend implements EventBackend {
       goodEnd = scanner.lineEnd;
       expect++;
     }
-    if (text !== undefined) {
+    if (scanner.overlong === 'complete') {
+      corruption = `the line at byte ${goodEnd} is longer than ${this.#options.maxLineBytes} bytes; open the log with a larger maxEventBytes to read it`;
+    } else if (text !== undefined) {
       // A bad line. A torn tail has nothing after it; an event after it means real damage.
       const badAt = scanner.lineStart;
       for (let later = scanner.next(); later !== undefined; later = scanner.next()) {
@@ -443,6 +445,12 @@ export class FileEventBackend implements EventBackend {
         const text = scanner.next();
         const line = text === undefined ? undefined : parseLine(text);
         if (line === undefined || line.cursor !== expect) {
+          if (scanner.overlong === 'complete') {
+            throw new CorruptStoreError(
+              log.file,
+              `event ${expect} is longer than ${this.#options.maxLineBytes} bytes; open the log with a larger maxEventBytes to read it`,
+            );
+          }
           if (!first) return; // the end of what is complete (a torn or in-progress write)
           // The index pointed at the wrong place: scan from the start instead.
           scanner = new LineScanner(log, 0, { maxLineBytes: this.#options.maxLineBytes });

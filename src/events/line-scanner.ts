@@ -50,6 +50,24 @@ export class LineScanner {
     }
   }
 
+  /**
+   * Set when a line exceeded `maxLineBytes`: `complete` when a newline ends it further on (an
+   * event too large for this configuration: not to be cut), `torn` when none does (garbage a
+   * crash left).
+   */
+  overlong: 'complete' | 'torn' | undefined;
+
+  /** Whether a newline occurs at or after `position`; reads ahead without keeping what it reads. */
+  #newlineAfter(position: number): boolean {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    for (let at = position; ; ) {
+      const read = this.handle.read(chunk, 0, chunk.length, at);
+      if (read === 0) return false;
+      if (chunk.subarray(0, read).includes(NEWLINE)) return true;
+      at += read;
+    }
+  }
+
   /** Bytes after the last complete line that have been seen (a partial line). */
   get partialBytes(): number {
     return this.#end - this.#pos;
@@ -64,9 +82,10 @@ export class LineScanner {
       this.#pos = 0;
     }
     if (this.#end === this.#buffer.length) {
-      // A line longer than any event can be is garbage, not a line still being read.
+      // Longer than any event may be: stop, and tell a torn write from a complete line.
       if (this.#buffer.length >= this.#maxLineBytes) {
         this.#eof = true;
+        this.overlong = this.#newlineAfter(this.#base + this.#end) ? 'complete' : 'torn';
         return false;
       }
       const bigger = Buffer.allocUnsafe(Math.min(this.#buffer.length * 4, Math.max(this.#maxLineBytes, 1024)));

@@ -105,7 +105,8 @@ describe('AgentEventLog across processes', () => {
       expectedStart = found.length;
     }
     expect(acknowledged.size).toBeGreaterThan(0);
-    const log = new AgentEventLog({ dir });
+    // staleMs as in the fixture: the last child may have died while taking the lock.
+    const log = new AgentEventLog({ dir, lock: { waitMs: 5_000, staleMs: 2_000 } });
     expect((await log.append('run-c', { type: 'end' })).cursor).toBe(expectedStart + 1);
     const report = await log.verify('run-c');
     expect(report).toMatchObject({ ok: true, events: expectedStart + 1, sealed: true });

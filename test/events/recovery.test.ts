@@ -143,4 +143,33 @@ describe('AgentEventLog recovery', () => {
     expect(fs.readFileSync(idx).subarray(0, sound.length)).toEqual(sound);
     await log.close();
   });
+
+  describe('a line longer than this instance reads (16 MiB unless maxEventBytes is larger)', () => {
+    const big = 'z'.repeat(17 * 2 ** 20);
+
+    it('is refused with CorruptStoreError, never cut, when it is a complete event', async () => {
+      const dir = tempDir();
+      const large = new AgentEventLog({ dir, maxEventBytes: 32 * 2 ** 20 });
+      await large.append('run-1', { type: 'n' });
+      await large.append('run-1', { type: 'n', payload: big });
+      await large.close();
+      const before = fs.statSync(path.join(dir, 'run-1.ndjson')).size;
+      const small = new AgentEventLog({ dir });
+      await expect(collect(small.read('run-1'))).rejects.toBeInstanceOf(CorruptStoreError);
+      await expect(small.append('run-1', { type: 'n' })).rejects.toBeInstanceOf(CorruptStoreError);
+      expect((await small.verify('run-1', { repair: true })).corruption).toMatch(/larger maxEventBytes/);
+      expect(fs.statSync(path.join(dir, 'run-1.ndjson')).size).toBe(before);
+      const [, second] = await collect(new AgentEventLog({ dir, maxEventBytes: 32 * 2 ** 20 }).read('run-1'));
+      expect(second?.payload).toBe(big);
+    });
+
+    it('is cut as a torn tail when no newline ends it', async () => {
+      const { dir, log: file } = await runOf(2);
+      fs.appendFileSync(file, `{"cursor":3,"type":"n","at":1,"payload":"${big}`);
+      const log = new AgentEventLog({ dir });
+      expect((await log.append('run-1', { type: 'n' })).cursor).toBe(3);
+      expect((await log.verify('run-1')).ok).toBe(true);
+      await log.close();
+    });
+  });
 });
