@@ -238,32 +238,24 @@ export class AgentEventLog {
    * writes the run; StoreIOError when the disk refuses (the log stays as it was).
    */
   append(runId: string, input: AppendEventInput): Promise<AgentEvent> {
-    assertValidId(runId, 'runId');
-    if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
-      parseInput(AppendEventSchema, input, `event for run '${runId}'`);
-    }
-    const { type } = input;
-    const payload = input.payload === undefined ? null : input.payload;
-    const payloadText = jsonText(payload, runId, type);
-    const at = this.#clock();
-    const tail = `,"type":${JSON.stringify(type)},"at":${Number.isFinite(at) ? at : 0},"payload":${payloadText}}\n`;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
-    if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
-      const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
-      if (size > this.#maxEventBytes) return Promise.reject(new PayloadTooLargeError(size, this.#maxEventBytes));
-    }
+    // Everything runs in the executor, so that bad input rejects the promise rather than throwing.
     return new Promise<AgentEvent>((resolve, reject) => {
-      this.#queue.push({
-        runId,
-        type,
-        at,
-        payload,
-        payloadText,
-        tail,
-        terminal: this.#terminal.has(type),
-        resolve,
-        reject,
-      });
+      assertValidId(runId, 'runId');
+      if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
+        parseInput(AppendEventSchema, input, `event for run '${runId}'`);
+      }
+      const { type } = input;
+      const payload = input.payload === undefined ? null : input.payload;
+      const payloadText = jsonText(payload, runId, type);
+      const at = this.#clock();
+      const tail = `,"type":${JSON.stringify(type)},"at":${Number.isFinite(at) ? at : 0},"payload":${payloadText}}\n`;
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
+      if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
+        const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
+        if (size > this.#maxEventBytes) throw new PayloadTooLargeError(size, this.#maxEventBytes);
+      }
+      const terminal = this.#terminal.has(type);
+      this.#queue.push({ runId, type, at, payload, payloadText, tail, terminal, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         // Let every append of this tick join the batch.

@@ -287,7 +287,7 @@ describe.each(backends)('AgentEventLog conformance (%s)', (_name, open) => {
     ])('refuses a runId with %s with InvalidIdError', async (_what, runId) => {
       const log = open();
       const id = runId as string;
-      expect(() => log.append(id, { type: 'step' })).toThrow(InvalidIdError);
+      await expect(log.append(id, { type: 'step' })).rejects.toBeInstanceOf(InvalidIdError);
       expect(() => log.read(id)).toThrow(InvalidIdError);
       expect(() => log.follow(id)).toThrow(InvalidIdError);
       await expect(log.lastCursor(id)).rejects.toBeInstanceOf(InvalidIdError);
@@ -313,7 +313,7 @@ describe.each(backends)('AgentEventLog conformance (%s)', (_name, open) => {
       ['a non-finite number', { n: Number.NaN }],
     ])('refuses a payload with %s with ValidationError', async (_what, payload) => {
       const log = open();
-      expect(() => log.append('run-1', { type: 'step', payload })).toThrow(ValidationError);
+      await expect(log.append('run-1', { type: 'step', payload })).rejects.toBeInstanceOf(ValidationError);
       await log.close();
     });
 
@@ -324,8 +324,8 @@ describe.each(backends)('AgentEventLog conformance (%s)', (_name, open) => {
       ['missing', undefined],
     ])('refuses a type that is %s with ValidationError', async (_what, type) => {
       const log = open();
-      expect(() => log.append('run-1', { type: type as string })).toThrow(ValidationError);
-      expect(() => log.append('run-1', null as never)).toThrow(ValidationError);
+      await expect(log.append('run-1', { type: type as string })).rejects.toBeInstanceOf(ValidationError);
+      await expect(log.append('run-1', null as never)).rejects.toBeInstanceOf(ValidationError);
       await log.close();
     });
 

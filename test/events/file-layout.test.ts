@@ -119,10 +119,10 @@ describe('AgentEventLog files', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     for (const runId of ['../x', 'a/b', '', '.x', 'a\0b', 'x'.repeat(129)]) {
-      expect(() => log.append(runId, { type: 'n' })).toThrow(InvalidIdError);
+      await expect(log.append(runId, { type: 'n' })).rejects.toBeInstanceOf(InvalidIdError);
     }
     for (const payload of [cyclic, { n: 1n }, () => 1]) {
-      expect(() => log.append('run-1', { type: 'n', payload })).toThrow(ValidationError);
+      await expect(log.append('run-1', { type: 'n', payload })).rejects.toBeInstanceOf(ValidationError);
     }
     await expect(log.append('run-1', { type: 'n', payload: 'x'.repeat(200) })).rejects.toBeInstanceOf(
       PayloadTooLargeError,
