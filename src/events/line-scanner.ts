@@ -5,7 +5,7 @@ const REPLAY_CHUNK = 256 * 1024;
 
 /**
  * Reads the complete (newline-terminated) lines of a log file in chunks from a byte position,
- * so memory stays flat however long the log is. The first chunk is small, because a reconnecting
+ * so memory stays flat however long the log is. The first chunk is one page, because a reconnecting
  * client usually wants a few events; later chunks are larger, for replays.
  */
 export class LineScanner {
@@ -30,7 +30,7 @@ export class LineScanner {
   ) {
     this.#base = position;
     this.lineEnd = position;
-    this.#buffer = Buffer.allocUnsafe(options.firstChunk ?? 16 * 1024);
+    this.#buffer = Buffer.allocUnsafe(options.firstChunk ?? 4 * 1024);
     this.#filled = this.#buffer.subarray(0, 0);
     this.#maxLineBytes = options.maxLineBytes;
   }

@@ -119,4 +119,19 @@ describe('AgentEventLog under disk faults', () => {
     expect(fs.readdirSync(dir)).toEqual(['file']);
     await log.close();
   });
+
+  it('fails only the run whose file failed when one batch appends to several runs', async () => {
+    const dir = tempDir();
+    const plan: FaultPlan = {};
+    const log = new AgentEventLog({ dir, io: faultyIO(plan) });
+    await log.append('a', { type: 'n' });
+    await log.append('b', { type: 'n' });
+    Object.assign(plan, { step: 'write', suffix: 'a.ndjson' });
+    const [a, b] = await Promise.allSettled([log.append('a', { type: 'n' }), log.append('b', { type: 'n' })]);
+    expect(a.status).toBe('rejected');
+    expect(b).toMatchObject({ status: 'fulfilled', value: { runId: 'b', cursor: 2 } });
+    plan.step = undefined;
+    expect((await log.append('a', { type: 'n' })).cursor).toBe(2);
+    await log.close();
+  });
 });
