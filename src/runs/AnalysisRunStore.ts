@@ -186,14 +186,14 @@ const TERMINAL_EVENT: Record<'completed' | 'failed' | 'cancelled', string> = {
  *
  * Heartbeats and status changes. A beat takes no lock (that would cost more than the beat). It is
  * refused on a finished run, and it cannot race a completion into an inconsistent record: a
- * status change first unlinks the run's beat file (the fence), then reads the final beat through
- * the inode and writes the new record; a finished record is never touched by beats. A beat
- * checks, after writing, that its inode is still linked. If not, a status change took it
- * meanwhile: the beat is retried on the new file of a still-live run (waiting for the run's lock
- * while a status change holds it), or refused with `IllegalTransitionError` once the run has
- * finished. A refused beat may or may not be in the final record — harmless either way. A beat
- * acknowledged as written always precedes the fence, so the next record includes it, with an
- * `updatedAt` above its own.
+ * status change first fences the run's beat file (a flag byte), then reads the final beat and
+ * writes the new record; a finished record is never touched by beats. A beat checks, after
+ * writing, that the fence is still down. If not, a status change took the file meanwhile: the
+ * beat is retried on the new file of a still-live run (waiting for the run's lock while a status
+ * change holds it), or refused with `IllegalTransitionError` once the run has finished. A refused
+ * beat may or may not be in the final record — harmless either way. A beat acknowledged as
+ * written always precedes the fence, so the next record includes it, with an `updatedAt` above
+ * its own.
  *
  * `updatedAt` is strictly increasing: each change stamps one more than the largest of the clock,
  * the record's own `updatedAt` and every stamp this instance issued. Status changes run under the

@@ -4,14 +4,25 @@ import type { RunFilesIO } from './RunFilesIO.js';
 
 // One buffer for every read: beats are small and reads are synchronous, so it is never shared.
 const scratch = Buffer.allocUnsafe(4096);
+const flagByte = Buffer.allocUnsafe(1);
+
+/** Byte 0 of a beat file: open to beats, or fenced by a status change. */
+const OPEN = 0x20;
+const FENCED = 0x46; // 'F'
+const OPEN_FLAG = Buffer.from([OPEN]);
+const FENCED_FLAG = Buffer.from([FENCED]);
+
+/** Where the beat starts: after the flag byte. */
+const BEAT_AT = 1;
 
 function checksum(text: string): string {
   return crc32(text).toString(16).padStart(8, '0');
 }
 
 /**
- * The bytes of a beat file: the beat as one JSON line, its CRC-32 on the next line, then spaces
- * up to `minLength` so an overwrite in place leaves no tail of a longer previous beat.
+ * The bytes of a beat (written from byte 1 of the file): the beat as one JSON line, its CRC-32 on
+ * the next line, then spaces up to `minLength` so an overwrite in place leaves no tail of a
+ * longer previous beat.
  */
 export function encodeBeat(beat: Beat, minLength = 0): Buffer {
   const json = JSON.stringify(beat);
@@ -48,25 +59,36 @@ function readAll(io: RunFilesIO, fd: number): Buffer {
   return bytes.subarray(0, io.read(fd, bytes, 0));
 }
 
-/** Reads a beat, retrying a couple of times when a concurrent writer's bytes were caught half-written. */
-function readBeat(io: RunFilesIO, fd: number): { beat: Beat | undefined; length: number } {
-  let bytes = readAll(io, fd);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const beat = decodeBeat(bytes);
-    if (beat || bytes.length === 0) return { beat, length: bytes.length };
-    bytes = readAll(io, fd);
-  }
-  return { beat: decodeBeat(bytes), length: bytes.length };
+/** What a read of a beat file found. */
+export interface BeatRead {
+  beat: Beat | undefined;
+  /** A status change fenced the file: beats must not be written to it any more. */
+  fenced: boolean;
+  /** Bytes of the beat part (after the flag byte). */
+  length: number;
+}
+
+function parseFile(bytes: Buffer): BeatRead {
+  const body = bytes.subarray(BEAT_AT);
+  return { beat: body.length ? decodeBeat(body) : undefined, fenced: bytes[0] === FENCED, length: body.length };
+}
+
+/** Reads a beat file, retrying a couple of times when a concurrent writer's bytes were caught half-written. */
+function readFile(io: RunFilesIO, fd: number): BeatRead {
+  let read = parseFile(readAll(io, fd));
+  for (let attempt = 0; attempt < 2 && !read.beat && read.length > 0; attempt++) read = parseFile(readAll(io, fd));
+  return read;
 }
 
 /**
- * A run's heartbeat file, held open: each beat is one synchronous `pwrite` at offset 0 — no
- * fsync, no rename, no new inode — so it costs the same however many runs the store keeps.
+ * A run's heartbeat file, held open: each beat is one synchronous `pwrite` in place — no fsync,
+ * no rename, no new inode — so it costs the same however many runs the store keeps.
  *
- * Every status change of the run unlinks the file it finds and leaves a new one (see
- * `FileRunBackend`). So after writing, a beat checks with one `fstat` that its inode is still
- * linked ({@link isLinked}): if not, a status change took the file while the beat was written,
- * and the beat is refused or retried on the new file.
+ * Byte 0 is a flag: `' '` while beats may be written, `'F'` once a status change has fenced the
+ * file (see `FileRunBackend`). A beat reads the file (learning the previous beat and the flag),
+ * writes from byte 1, then reads byte 0 again ({@link isOpen}): a beat that still sees `' '`
+ * after its write was written before the fence, so whoever fenced reads it afterwards. (A store
+ * and a load on each side with system calls in between: at least one side sees the other.)
  */
 export class BeatFile {
   #length = 0;
@@ -86,12 +108,9 @@ export class BeatFile {
     return fd === undefined ? undefined : new BeatFile(io, file, fd);
   }
 
-  /**
-   * Writes a new beat file holding `beat`, or none (an empty file reads as no beat). Not fsynced:
-   * the run's state file, written with it, fsyncs the directory.
-   */
-  static create(io: RunFilesIO, file: string, beat?: Beat): void {
-    io.create(file, beat ? encodeBeat(beat) : '');
+  /** Puts a new, open beat file at `file` holding `beat` or none, replacing any. Not fsynced. */
+  static replace(io: RunFilesIO, file: string, beat?: Beat): void {
+    io.replace(file, beat ? Buffer.concat([OPEN_FLAG, encodeBeat(beat)]) : OPEN_FLAG);
   }
 
   /** The beat in `file` without keeping it open; `undefined` when it is missing or unreadable. */
@@ -99,38 +118,51 @@ export class BeatFile {
     const fd = io.open(file, 'r');
     if (fd === undefined) return undefined;
     try {
-      return readBeat(io, fd).beat;
+      return readFile(io, fd).beat;
     } finally {
       io.close(fd);
     }
   }
 
-  /** The current beat, or `undefined` when the file holds none or a torn one. Do not change what it returns. */
-  read(): Beat | undefined {
+  /** The current beat and flag. Do not change the beat it returns. */
+  read(): BeatRead {
     const written = this.#written;
     if (written) {
       // Nobody else wrote since our last beat (the usual case: one process beats a run): no decoding.
       const bytes = readAll(this.io, this.fd);
-      if (bytes.length === written.length && bytes.equals(written)) return this.#writtenBeat;
+      if (bytes.length === written.length + BEAT_AT && bytes[0] === OPEN && bytes.subarray(BEAT_AT).equals(written)) {
+        return { beat: this.#writtenBeat, fenced: false, length: written.length };
+      }
       this.#written = undefined;
     }
-    const { beat, length } = readBeat(this.io, this.fd);
-    this.#length = length;
-    return beat;
+    const read = readFile(this.io, this.fd);
+    this.#length = read.length;
+    return read;
   }
 
   /** Overwrites the beat in place. Call {@link read} first: it learns how long the previous beat was. */
   write(beat: Beat): void {
     const bytes = encodeBeat(beat, this.#length);
-    this.io.write(this.fd, bytes, 0);
+    this.io.write(this.fd, bytes, BEAT_AT);
     this.#length = bytes.length;
     this.#written = bytes;
     this.#writtenBeat = beat;
   }
 
-  /** True while the file is still linked: no status change has taken it since it was opened. */
-  isLinked(): boolean {
-    return this.io.linked(this.fd);
+  /** True while no status change has fenced the file: one 1-byte read. */
+  isOpen(): boolean {
+    // An empty file (no flag byte yet) is open too.
+    return this.io.read(this.fd, flagByte, 0) === 0 || flagByte[0] !== FENCED;
+  }
+
+  /** Fences the file: later beats see the flag and are refused or retried on a new file. */
+  fence(): void {
+    this.io.write(this.fd, FENCED_FLAG, 0);
+  }
+
+  /** Lets beats into the file again (a status change that failed). */
+  unfence(): void {
+    this.io.write(this.fd, OPEN_FLAG, 0);
   }
 
   close(): void {

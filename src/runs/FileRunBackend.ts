@@ -89,7 +89,7 @@ const BEAT = '.beat';
  * ```
  * analysis_runs/
  *   active/<runId>.json   pending and running runs: { schemaVersion, run }, replaced atomically, fsynced
- *   active/<runId>.beat   the run's latest heartbeat, overwritten in place (one JSON line + CRC-32)
+ *   active/<runId>.beat   a fence byte, then the run's latest heartbeat, overwritten in place (one JSON line + CRC-32)
  *   done/<runId>.json     completed, failed and cancelled runs, written once, fsynced
  *   locks/<runId>.lock/   the run's cross-process lock while a status change holds it
  * ```
@@ -104,21 +104,22 @@ const BEAT = '.beat';
  *   `updatedAt` is the larger of the two. A torn beat (crash mid-write, detected by its CRC)
  *   reads as no beat.
  *
- * Heartbeats and status changes. A beat holds the beat file open and takes no lock: read, write
- * in place, then one `fstat` to check the file is still linked. Every status change, under the
- * lock, first unlinks the beat file (the fence), then reads the final beats through the inode it
- * opened, writes the new record durably, and leaves a new empty beat file for a live run (or
- * none for a finished one). A beat that finds its inode unlinked after writing raced a status
- * change: it is retried on the new file, or refused when the run finished. A beat acknowledged
- * as linked was written before the fence, so the new record includes it. The record a beat
- * returns is built from the state read when its beat file was opened: each new beat file means
- * a new state, so a beat never needs to `stat` the state file.
+ * Heartbeats and status changes. A beat holds the beat file open and takes no lock: read it,
+ * write in place from byte 1, then read byte 0 again. Byte 0 is the fence: every status change,
+ * under the lock, first sets it to `F`, then reads the final beats through the file, writes the
+ * new record durably, and leaves a new beat file for a live run (renamed into place) or none for
+ * a finished one. A beat that finds the fence set after writing raced a status change: it is
+ * retried on the new file of a still-live run, or refused when the run finished. A beat that
+ * still saw the file open after writing was written before the fence was set (a store and a load
+ * on each side, with system calls in between: one side always sees the other), so the new
+ * record includes it. The record a beat returns is built from the state read when its beat file
+ * was opened: each new beat file comes with a new state, so a beat never `stat`s the state file.
+ * Three short system calls per beat (`pread`, `pwrite`, a 1-byte `pread`), no `fstat`.
  *
  * Crashes. Finishing writes `done/<runId>.json` before removing `active/<runId>.json`; after a
  * crash in between, `done/` wins on every read and `cleanup` removes the leftover. A crash after
- * the fence and before the new record leaves a live run without a beat file: its beats lost since
- * the last status change make it look staler, and the next beat, under the lock, gives it a new
- * beat file.
+ * the fence and before the new record leaves a live run with a fenced beat file: the next beat
+ * waits for the run's lock and gives it a new beat file (keeping the last beat).
  */
 export class FileRunBackend implements RunBackend {
   readonly dir: string;
@@ -173,7 +174,7 @@ export class FileRunBackend implements RunBackend {
     const stateFile = this.#statePath(run.runId);
     try {
       // The beat file first: a run whose state file is visible always has one to beat into.
-      this.#files.create(beatFile, '');
+      BeatFile.replace(this.#files, beatFile);
       await this.#io.writeAtomic(stateFile, encodeRunFile(run), { fsync: true });
       await this.#io.fsyncDir(this.#activeDir);
     } catch (error) {
@@ -204,33 +205,54 @@ export class FileRunBackend implements RunBackend {
       throw error;
     }
     this.#remember(this.#states, stateFile, next);
-    // The new record holds the final beats: the new beat file starts empty.
+    // The new record holds the final beats: a new, empty beat file replaces the fenced one, and
+    // beats holding the old one see its flag and open this one (reading the new state with it).
     this.#newBeatFile(runId);
+    fenced.close();
     return next;
   }
 
   beat(runId: string, next: (current: AnalysisRun | undefined) => Beat): AnalysisRun | typeof FENCED | typeof BUSY {
     for (let attempt = 0; attempt < 3; attempt++) {
+      const cached = this.#beats.has(runId);
       const open = this.#openBeat(runId);
-      if (!open) {
-        const done = this.#readDone(runId);
-        const state = done ? undefined : this.#readState(runId);
-        if (state) return BUSY;
-        next(done);
-        return FENCED;
+      if (!open) return this.#blocked(runId, next);
+      const previous = open.file.read();
+      if (previous.fenced) {
+        // A status change fenced this file: a new one replaces it, unless the change is under way
+        // (or crashed half-way) or the run finished.
+        this.#dropHandle(runId);
+        if (cached) continue;
+        return this.#blocked(runId, next);
       }
-      const beat = next(applyBeat(open.state, open.file.read()));
+      const beat = next(applyBeat(open.state, previous.beat));
       open.file.write(beat);
-      if (open.file.isLinked()) return applyBeat(open.state, beat);
-      // A status change took the file while we wrote: look again at what it left.
+      if (open.file.isOpen()) return applyBeat(open.state, beat);
+      // A status change fenced the file while we wrote: look again at what it leaves.
       this.#dropHandle(runId);
     }
+    return this.#blocked(runId, next);
+  }
+
+  /** No beat file to write to: refused for a finished or unknown run, BUSY for a live one. */
+  #blocked(runId: string, next: (current: AnalysisRun | undefined) => Beat): typeof FENCED | typeof BUSY {
+    const done = this.#readDone(runId);
+    if (!done && this.#readState(runId)) return BUSY;
+    next(done);
     return FENCED;
   }
 
   async restoreBeat(runId: string): Promise<void> {
-    if (this.#readDone(runId) || !this.#readState(runId) || this.#files.exists(this.#beatPath(runId))) return;
-    this.#newBeatFile(runId);
+    if (this.#readDone(runId) || !this.#readState(runId)) return;
+    // Under the lock, a live run's beat file that is missing or fenced was left by a status
+    // change that crashed half-way: give the run a new one (its last beats, if readable, kept).
+    const file = this.#beatPath(runId);
+    const handle = BeatFile.open(this.#files, file);
+    const read = handle?.read();
+    handle?.close();
+    if (read && !read.fenced) return;
+    this.#dropHandle(runId);
+    BeatFile.replace(this.#files, file, read?.beat);
   }
 
   async finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {
@@ -257,6 +279,7 @@ export class FileRunBackend implements RunBackend {
       fenced.restore();
       throw error;
     }
+    fenced.close();
     this.#remember(this.#done, doneFile, final);
     // The end is durable. What follows only tidies `active/`; if it is cut short, `done/` wins
     // on every read and cleanup removes the rest.
@@ -266,37 +289,39 @@ export class FileRunBackend implements RunBackend {
   }
 
   /**
-   * Takes the beat file away from beats (unlinks it) and reads the last beat through the inode:
-   * every beat acknowledged before the unlink is in it. `restore()` puts a file with that beat back.
+   * Fences the run's beat file (flag byte to `F`) and reads the last beat through it: every beat
+   * acknowledged before the fence is in it. `restore()` lets beats in again; `close()` when done.
    */
-  async #fence(runId: string): Promise<{ beat: Beat | undefined; restore(): void }> {
+  async #fence(runId: string): Promise<{ beat: Beat | undefined; restore(): void; close(): void }> {
     const file = this.#beatPath(runId);
     this.#dropHandle(runId);
     let handle: BeatFile | undefined;
+    let beat: Beat | undefined;
     try {
       handle = BeatFile.open(this.#files, file);
-      if (handle) this.#files.unlink(file);
+      handle?.fence();
+      beat = handle?.read().beat;
     } catch (error) {
       handle?.close();
       throw new StoreIOError(file, 'fencing', error);
     }
-    let beat: Beat | undefined;
-    try {
-      beat = handle?.read();
-    } finally {
-      handle?.close();
-    }
     return {
       beat,
       restore: () => {
-        if (handle) this.#newBeatFile(runId, beat);
+        try {
+          handle?.unfence();
+        } catch {
+          // Beats find the file fenced and, under the lock, get a new one.
+        }
+        handle?.close();
       },
+      close: () => handle?.close(),
     };
   }
 
   #newBeatFile(runId: string, beat?: Beat): void {
     try {
-      BeatFile.create(this.#files, this.#beatPath(runId), beat);
+      BeatFile.replace(this.#files, this.#beatPath(runId), beat);
     } catch {
       // A live run without a beat file still works: its next beat creates one under the lock.
     }

@@ -2,26 +2,21 @@ import * as fs from 'node:fs';
 
 /**
  * The synchronous file calls the run store makes outside the core's `StorageIO`: its beat files
- * (open, read and write in place, check the link count) and its directory listings. A seam for
- * fault-injection tests, like `StorageIO`; production code uses {@link nodeRunFilesIO}.
+ * (open, read and write in place, replace) and its directory listings. A seam for fault-injection
+ * tests, like `StorageIO`; production code uses {@link nodeRunFilesIO}.
  */
 export interface RunFilesIO {
   /** Opens an existing file (`r` or `r+`); `undefined` when it does not exist. */
   open(file: string, mode: 'r' | 'r+'): number | undefined;
-  /** Reads into `buffer` from `position`; returns the bytes read. */
+  /** Reads into `buffer` (as much as fits) from `position`; returns the bytes read. */
   read(fd: number, buffer: Buffer, position: number): number;
   /** Writes all of `data` at `position` (one `pwrite`). */
   write(fd: number, data: Buffer, position: number): void;
   /** The open file's size in bytes. */
   size(fd: number): number;
-  /** False once the open file has been unlinked. */
-  linked(fd: number): boolean;
   close(fd: number): void;
-  /** Creates or truncates `file` with `data` (not fsynced). */
-  create(file: string, data: Buffer | string): void;
-  /** Removes `file`; throws when it is missing. */
-  unlink(file: string): void;
-  exists(file: string): boolean;
+  /** Puts a new file with `data` at `file` in one step (temp file, rename), replacing any. Not fsynced. */
+  replace(file: string, data: Buffer | string): void;
   /** Names in `dir`; an empty list when it does not exist. */
   list(dir: string): string[];
 }
@@ -29,6 +24,8 @@ export interface RunFilesIO {
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
+
+let tempCounter = 0;
 
 /** The real file system. */
 export const nodeRunFilesIO: RunFilesIO = {
@@ -46,11 +43,17 @@ export const nodeRunFilesIO: RunFilesIO = {
     while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written, position + written);
   },
   size: (fd) => fs.fstatSync(fd).size,
-  linked: (fd) => fs.fstatSync(fd).nlink > 0,
   close: (fd) => fs.closeSync(fd),
-  create: (file, data) => fs.writeFileSync(file, data),
-  unlink: (file) => fs.unlinkSync(file),
-  exists: (file) => fs.existsSync(file),
+  replace(file, data) {
+    const temp = `${file}.${process.pid}-${++tempCounter}.tmp`;
+    try {
+      fs.writeFileSync(temp, data);
+      fs.renameSync(temp, file);
+    } catch (error) {
+      fs.rmSync(temp, { force: true });
+      throw error;
+    }
+  },
   list(dir) {
     try {
       return fs.readdirSync(dir);

@@ -22,6 +22,13 @@ import { ManualClock } from './run-store.conformance.js';
 
 const DAY = 86_400_000;
 
+/** What a status change does first: flags the beat file fenced (byte 0 = 'F'). */
+function fence(beatFile: string): void {
+  const fd = fs.openSync(beatFile, 'r+');
+  fs.writeSync(fd, 'F', 0);
+  fs.closeSync(fd);
+}
+
 function open(options: { io?: StorageIO; staleAfterMs?: number; events?: FakeEventLog } = {}) {
   const dir = path.join(tempDir(), 'analysis_runs');
   const clock = new ManualClock();
@@ -132,7 +139,7 @@ describe('AnalysisRunStore files', () => {
       await store.heartbeat('r1');
       // Another process is finishing the run: it holds the lock and has fenced the beat file.
       const held = await acquireLock(path.join(dir, 'locks', 'r1'));
-      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
+      fence(path.join(dir, 'active', 'r1.beat'));
       const cachedHandle = store.heartbeat('r1');
       const freshStore = new AnalysisRunStore({ dir }).heartbeat('r1');
       const finished = {
@@ -144,6 +151,7 @@ describe('AnalysisRunStore files', () => {
       fs.mkdirSync(path.join(dir, 'done'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'done', 'r1.json'), encodeRunFile(finished));
       fs.unlinkSync(path.join(dir, 'active', 'r1.json'));
+      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
       await held.release();
       await expect(cachedHandle).rejects.toBeInstanceOf(IllegalTransitionError);
       await expect(freshStore).rejects.toBeInstanceOf(IllegalTransitionError);
@@ -151,13 +159,17 @@ describe('AnalysisRunStore files', () => {
       expect(await store.get('r1')).toEqual(finished);
     });
 
-    it('takes a heartbeat after a status change crashed between fencing and writing', async () => {
+    it.each([
+      ['fenced', (file: string) => fence(file)],
+      ['missing', (file: string) => fs.unlinkSync(file)],
+    ])('takes a heartbeat after a status change crashed and left the beat file %s', async (_how, crash) => {
       const { clock, dir, store } = open();
       await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
       await store.heartbeat('r1');
-      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
+      crash(path.join(dir, 'active', 'r1.beat'));
       clock.advance(1_000);
-      expect((await store.heartbeat('r1', { after: 'crash' })).heartbeatAt).toBe(clock.now);
+      const beater = new AnalysisRunStore({ dir, clock: clock.read });
+      expect((await beater.heartbeat('r1', { after: 'crash' })).heartbeatAt).toBe(clock.now);
       expect((await new AnalysisRunStore({ dir }).get('r1'))?.heartbeatDetails).toEqual({ after: 'crash' });
     });
 
@@ -203,7 +215,7 @@ describe('AnalysisRunStore files', () => {
     it('abandons a run whose completion crashed after fencing, once stale', async () => {
       const { clock, dir, store } = open({ staleAfterMs: 1_000 });
       await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
-      fs.unlinkSync(path.join(dir, 'active', 'r1.beat'));
+      fence(path.join(dir, 'active', 'r1.beat'));
       clock.advance(5_000);
       expect((await store.cleanup({ retentionMs: DAY })).abandoned).toEqual(['r1']);
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
