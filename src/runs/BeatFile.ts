@@ -19,16 +19,34 @@ function checksum(text: string): string {
   return crc32(text).toString(16).padStart(8, '0');
 }
 
+// Details are usually carried from beat to beat unchanged: serialise each details object once.
+const detailsText = new WeakMap<object, string>();
+
+/** `JSON.stringify(beat)`, with the details' text cached per object (they are never mutated). */
+function beatJson(beat: Beat): string {
+  const head = `{"heartbeatAt":${beat.heartbeatAt},"updatedAt":${beat.updatedAt}`;
+  const details = beat.heartbeatDetails;
+  if (details === undefined) return `${head}}`;
+  if (typeof details !== 'object' || details === null) return `${head},"heartbeatDetails":${JSON.stringify(details)}}`;
+  let text = detailsText.get(details);
+  if (text === undefined) {
+    text = JSON.stringify(details);
+    detailsText.set(details, text);
+  }
+  return `${head},"heartbeatDetails":${text}}`;
+}
+
 /**
  * The bytes of a beat (written from byte 1 of the file): the beat as one JSON line, its CRC-32 on
  * the next line, then spaces up to `minLength` so an overwrite in place leaves no tail of a
  * longer previous beat.
  */
 export function encodeBeat(beat: Beat, minLength = 0): Buffer {
-  const json = JSON.stringify(beat);
+  const json = beatJson(beat);
   const body = `${json}\n${checksum(json)}\n`;
   const length = Buffer.byteLength(body);
-  const bytes = Buffer.alloc(Math.max(length, minLength), 0x20);
+  if (length >= minLength) return Buffer.from(body, 'utf8');
+  const bytes = Buffer.alloc(minLength, 0x20);
   bytes.write(body, 0, 'utf8');
   return bytes;
 }
