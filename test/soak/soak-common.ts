@@ -22,7 +22,7 @@ export type Ack =
   | { op: 'pipe-created'; entryId: string }
   | { op: 'pipe-advanced'; entryId: string; stage: string }
   | { op: 'cleanup'; abandoned: string[] }
-  | { op: 'followed'; runId: string; upTo: number; gap: boolean }
+  | { op: 'followed'; runId: string; upTo: number; gap: boolean; seen?: number[] }
   | { op: 'repair'; code: string; runId?: string }
   | { op: 'error'; what: string; code: string; runId?: string };
 

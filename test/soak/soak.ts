@@ -162,6 +162,7 @@ export function formatReport(r: SoakReport): string {
     `  restarts                 ${r.restarts}`,
     `  repairs on reopen        ${r.repairs}`,
     `  runs abandoned by cleanup ${r.abandoned} (each failed with its error event)`,
+    `  of them, waited for a stale lock ${r.deferredByLock}`,
     `  follows checked          ${r.followed}`,
     `  refusals                 ${refusals || 'none'}`,
     `  losses                   ${r.problems.length}`,

@@ -176,8 +176,10 @@ async function follow(): Promise<void> {
   const signal = AbortSignal.timeout(300 + Math.floor(rand() * 700));
   let last = 0;
   let gap = false;
+  const seen: number[] = [];
   try {
     for await (const event of stores.events.follow(runId, { signal }) as AsyncIterable<AgentEvent>) {
+      seen.push(event.cursor);
       if (event.cursor !== last + 1) gap = true;
       last = event.cursor;
     }
@@ -185,7 +187,7 @@ async function follow(): Promise<void> {
     failed('follow', error, runId);
     return;
   }
-  ack({ op: 'followed', runId, upTo: last, gap });
+  ack({ op: 'followed', runId, upTo: last, gap, ...(gap ? { seen } : {}) });
 }
 
 async function step(): Promise<void> {
