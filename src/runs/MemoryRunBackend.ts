@@ -47,7 +47,7 @@ export class MemoryRunBackend implements RunBackend {
     const current = this.#active.get(runId);
     const beat = next(this.get(runId));
     if (!current) return FENCED;
-    const updated: AnalysisRun = { ...current, ...beat };
+    const updated: AnalysisRun = Object.assign({}, current, beat);
     this.#active.set(runId, updated);
     return updated;
   }
