@@ -121,10 +121,21 @@ interface RunState {
   sealed: boolean;
   /** The backend has the run open for appending (lock held, state recovered). */
   writable: boolean;
-  opening: Promise<void> | undefined;
+  /** The run is being opened, or a batch of it made durable: new appends wait in `waiting`. */
+  busy: Promise<void> | undefined;
   waiting: Pending[];
   /** The latest events, while writable (see the option `recentEvents`). */
   recent: RecentEvents | undefined;
+}
+
+/** One run's share of a batch, once cursors are assigned. */
+interface Batch {
+  prepared: PreparedEvent[];
+  accepted: Pending[];
+  /** The cursor of its last event. */
+  cursor: number;
+  /** The run is sealed after it. */
+  sealed: boolean;
 }
 
 /** A follower in this process, told directly about this process's appends. */
@@ -270,7 +281,7 @@ export class AgentEventLog {
     this.#queue = [];
     const firstRun = batch[0]?.runId;
     if (batch.every((pending) => pending.runId === firstRun)) {
-      if (firstRun !== undefined) this.#submit(firstRun, batch);
+      if (firstRun !== undefined) this.#submit(firstRun, batch, false);
       return;
     }
     const byRun = new Map<string, Pending[]>();
@@ -279,21 +290,22 @@ export class AgentEventLog {
       if (list) list.push(pending);
       else byRun.set(pending.runId, [pending]);
     }
-    for (const [runId, items] of byRun) this.#submit(runId, items);
+    // Several runs: their fsyncs overlap off the event loop, where the backend can do that.
+    for (const [runId, items] of byRun) this.#submit(runId, items, true);
   }
 
-  #submit(runId: string, items: Pending[]): void {
+  #submit(runId: string, items: Pending[], overlap: boolean): void {
     let run = this.#runs.get(runId);
-    if (run?.writable) {
-      this.#commit(runId, run, items);
+    if (run?.writable && !run.busy) {
+      this.#commit(runId, run, items, overlap);
       return;
     }
     if (!run) {
-      run = { lastCursor: 0, sealed: false, writable: false, opening: undefined, waiting: [], recent: undefined };
+      run = { lastCursor: 0, sealed: false, writable: false, busy: undefined, waiting: [], recent: undefined };
       this.#runs.set(runId, run);
     }
     run.waiting.push(...items);
-    run.opening ??= this.#open(runId, run);
+    if (!run.writable) run.busy ??= this.#open(runId, run);
   }
 
   async #open(runId: string, run: RunState): Promise<void> {
@@ -301,12 +313,12 @@ export class AgentEventLog {
     try {
       tail = await this.#backend.openForAppend(runId);
     } catch (error) {
-      run.opening = undefined;
+      run.busy = undefined;
       if (this.#runs.get(runId) === run) this.#runs.delete(runId);
       for (const item of run.waiting.splice(0)) item.reject(error);
       return;
     }
-    run.opening = undefined;
+    run.busy = undefined;
     run.lastCursor = tail.lastCursor;
     run.sealed = tail.lastType !== undefined && this.#terminal.has(tail.lastType);
     const waiting = run.waiting.splice(0);
@@ -317,37 +329,58 @@ export class AgentEventLog {
     }
     run.writable = true;
     if (this.#recentEvents > 0) run.recent = new RecentEvents(this.#recentEvents);
-    this.#commit(runId, run, waiting);
+    this.#commit(runId, run, waiting, false);
   }
 
-  #commit(runId: string, run: RunState, items: Pending[]): void {
-    const prepared: PreparedEvent[] = [];
-    const accepted: Pending[] = [];
-    let cursor = run.lastCursor;
-    let sealed = run.sealed;
+  /** Assigns cursors (refusing what comes after a terminal event) and writes the batch of one run. */
+  #commit(runId: string, run: RunState, items: Pending[], overlap: boolean): void {
+    const batch: Batch = { prepared: [], accepted: [], cursor: run.lastCursor, sealed: run.sealed };
     let sync = this.#fsync;
     for (const item of items) {
-      if (sealed) {
+      if (batch.sealed) {
         item.reject(new SealedLogError(runId));
         continue;
       }
-      prepared.push({ cursor: ++cursor, tail: item.tail });
-      accepted.push(item);
-      if (item.terminal) sealed = sync = true;
+      batch.prepared.push({ cursor: ++batch.cursor, tail: item.tail });
+      batch.accepted.push(item);
+      if (item.terminal) batch.sealed = sync = true;
     }
-    if (accepted.length === 0) return;
-    try {
-      this.#backend.write(runId, prepared, sync);
-    } catch (error) {
-      // Forget what we knew: the next append re-reads the run's state from disk.
-      run.writable = false;
-      if (this.#runs.get(runId) === run) this.#runs.delete(runId);
-      const failure = error instanceof StoreError ? error : new StoreIOError(`run '${runId}'`, 'appending to', error);
-      for (const item of accepted) item.reject(failure);
+    if (batch.accepted.length === 0) return;
+    if (overlap && sync && this.#backend.writeAsync) {
+      let durable: Promise<void>;
+      try {
+        durable = this.#backend.writeAsync(runId, batch.prepared);
+      } catch (error) {
+        this.#failed(runId, run, batch, error);
+        return;
+      }
+      // Nothing else is written to the run until this batch is durable (or cut back).
+      run.busy = durable
+        .then(
+          () => this.#committed(runId, run, batch),
+          (error: unknown) => this.#failed(runId, run, batch, error),
+        )
+        .finally(() => {
+          run.busy = undefined;
+          const waiting = run.waiting.splice(0);
+          if (waiting.length > 0) this.#submit(runId, waiting, false);
+        });
       return;
     }
-    run.lastCursor = cursor;
-    run.sealed = sealed;
+    try {
+      this.#backend.write(runId, batch.prepared, sync);
+    } catch (error) {
+      this.#failed(runId, run, batch, error);
+      return;
+    }
+    this.#committed(runId, run, batch);
+  }
+
+  /** A batch is written: acknowledge it, hand it to followers, and let go of the run if it sealed it. */
+  #committed(runId: string, run: RunState, batch: Batch): void {
+    const { prepared, accepted } = batch;
+    run.lastCursor = batch.cursor;
+    run.sealed = batch.sealed;
     const listeners = this.#listeners.get(runId);
     const live: AgentEvent[] | undefined = listeners?.size ? [] : undefined;
     const recent = run.recent;
@@ -360,7 +393,16 @@ export class AgentEventLog {
       live?.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
     }
     if (live && listeners) for (const listener of listeners) listener.events(live);
-    if (sealed) this.#release(runId, run);
+    if (batch.sealed) this.#release(runId, run);
+  }
+
+  /** A batch failed: reject it and forget the run's state, so the next append re-reads it from disk. */
+  #failed(runId: string, run: RunState, batch: Batch, error: unknown): void {
+    run.writable = false;
+    run.recent = undefined;
+    if (this.#runs.get(runId) === run) this.#runs.delete(runId);
+    const failure = error instanceof StoreError ? error : new StoreIOError(`run '${runId}'`, 'appending to', error);
+    for (const item of batch.accepted) item.reject(failure);
   }
 
   /**
@@ -585,8 +627,8 @@ export class AgentEventLog {
   /** Waits until the run's appends issued so far are settled (queued, or waiting for the run to open). */
   async #settle(runId: string): Promise<void> {
     for (;;) {
-      const opening = this.#runs.get(runId)?.opening;
-      if (opening) await opening;
+      const busy = this.#runs.get(runId)?.busy;
+      if (busy) await busy;
       // The batch of this tick is flushed in a microtask queued before this one.
       else if (this.#queue.some((pending) => pending.runId === runId)) await Promise.resolve();
       else return;
@@ -598,8 +640,8 @@ export class AgentEventLog {
    * The log can be used again afterwards (it reopens runs as needed).
    */
   async close(): Promise<void> {
-    while (this.#queue.length > 0 || this.#scheduled || [...this.#runs.values()].some((run) => run.opening)) {
-      await Promise.all([...this.#runs.values()].map((run) => run.opening));
+    while (this.#queue.length > 0 || this.#scheduled || [...this.#runs.values()].some((run) => run.busy)) {
+      await Promise.all([...this.#runs.values()].map((run) => run.busy));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.end();

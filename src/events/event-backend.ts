@@ -31,6 +31,13 @@ export interface EventBackend {
    * On failure nothing of the batch counts: the run must be opened again before the next write.
    */
   write(runId: string, events: readonly PreparedEvent[], sync: boolean): void;
+  /**
+   * Like `write(runId, events, true)`, but the fsync runs off the event loop, so that the runs of
+   * one batch are made durable together. Throws when the write fails; the promise rejects when the
+   * fsync does (the batch is then cut back). The log starts nothing else on the run meanwhile.
+   * Optional: backends without it are written with `write`.
+   */
+  writeAsync?(runId: string, events: readonly PreparedEvent[]): Promise<void>;
   /** Stops writing the run: releases its lock and handles. No-op when it is not open. */
   closeRun(runId: string): Promise<void>;
   /** Events with cursor > `after`, at most `limit`; reads lazily, in chunks. */

@@ -40,6 +40,8 @@ interface OpenRun {
    * open rebuilds them from the log. Batches that are fsynced write them at once.
    */
   pending: Buffer;
+  /** Index entries of the batch being written (scratch space, one batch per run at a time). */
+  batch: Buffer;
   pendingFirst: number;
   pendingCount: number;
 }
@@ -155,6 +157,7 @@ export class FileEventBackend implements EventBackend {
         needsRecovery: true,
         indexStale: false,
         pending: Buffer.allocUnsafe(64 * ENTRY),
+        batch: Buffer.allocUnsafe(64 * ENTRY),
         pendingFirst: 1,
         pendingCount: 0,
       };
@@ -332,6 +335,30 @@ export class FileEventBackend implements EventBackend {
   }
 
   write(runId: string, events: readonly PreparedEvent[], sync: boolean): void {
+    const run = this.#writable(runId);
+    const used = this.#put(run, events);
+    if (sync) {
+      try {
+        run.log.datasync();
+      } catch (error) {
+        throw this.#cutBack(run, error);
+      }
+    }
+    this.#advance(run, events, used, sync);
+  }
+
+  async writeAsync(runId: string, events: readonly PreparedEvent[]): Promise<void> {
+    const run = this.#writable(runId);
+    const used = this.#put(run, events);
+    try {
+      await (run.log.datasyncAsync ? run.log.datasyncAsync() : run.log.datasync());
+    } catch (error) {
+      throw this.#cutBack(run, error);
+    }
+    this.#advance(run, events, used, true);
+  }
+
+  #writable(runId: string): OpenRun {
     const run = this.#runs.get(runId);
     if (run === undefined || run.needsRecovery) {
       throw new StoreError('IO', `the event log of run '${runId}' is not open for appending`);
@@ -340,16 +367,14 @@ export class FileEventBackend implements EventBackend {
       run.needsRecovery = true;
       throw new LockError(run.log.file, 'the writer lock was lost (taken over or removed); reopen the log to append');
     }
+    return run;
+  }
+
+  /** Writes a batch after the run's end with one write; its index entries go to `run.batch`. Returns its bytes. */
+  #put(run: OpenRun, events: readonly PreparedEvent[]): number {
     const count = events.length;
-    if (run.pendingCount === 0) run.pendingFirst = events[0]!.cursor;
-    const needed = (run.pendingCount + count) * ENTRY;
-    if (run.pending.length < needed) {
-      const bigger = Buffer.allocUnsafe(Math.max(needed, run.pending.length * 2));
-      run.pending.copy(bigger, 0, 0, run.pendingCount * ENTRY);
-      run.pending = bigger;
-    }
-    const index = run.pending;
-    const indexAt = run.pendingCount * ENTRY;
+    if (run.batch.length < count * ENTRY) run.batch = Buffer.allocUnsafe(count * ENTRY * 2);
+    const index = run.batch;
     let buffer = this.#scratch;
     let used = 0;
     for (let i = 0; i < count; i++) {
@@ -361,7 +386,7 @@ export class FileEventBackend implements EventBackend {
         buffer.copy(bigger, 0, 0, used);
         buffer = bigger;
       }
-      writeEntry(index, indexAt + i * ENTRY, run.end + used);
+      writeEntry(index, i * ENTRY, run.end + used);
       used += buffer.write(head, used, 'latin1');
       used += buffer.write(event.tail, used, 'utf8');
     }
@@ -369,21 +394,38 @@ export class FileEventBackend implements EventBackend {
     if (buffer.length <= 4 * 1024 * 1024) this.#scratch = buffer;
     try {
       run.log.write(buffer, 0, used, run.end);
-      if (sync) run.log.datasync();
     } catch (error) {
-      // Cut back what may have reached the file; either way, re-read the state before the next write.
-      run.needsRecovery = true;
-      try {
-        run.log.truncate(run.end);
-      } catch {}
-      throw new StoreIOError(run.log.file, 'appending to', error);
+      throw this.#cutBack(run, error);
     }
+    return used;
+  }
+
+  /** After a failed write or fsync: cut back what may have reached the file, and re-read the state before the next write. */
+  #cutBack(run: OpenRun, error: unknown): StoreIOError {
+    run.needsRecovery = true;
+    try {
+      run.log.truncate(run.end);
+    } catch {}
+    return new StoreIOError(run.log.file, 'appending to', error);
+  }
+
+  /** Counts a written (and, with `synced`, durable) batch: the run's end moves, its index entries are queued. */
+  #advance(run: OpenRun, events: readonly PreparedEvent[], used: number, synced: boolean): void {
+    const count = events.length;
     run.end += used;
     run.lastCursor = events[count - 1]!.cursor;
     if (run.indexStale) return;
+    if (run.pendingCount === 0) run.pendingFirst = events[0]!.cursor;
+    const needed = (run.pendingCount + count) * ENTRY;
+    if (run.pending.length < needed) {
+      const bigger = Buffer.allocUnsafe(Math.max(needed, run.pending.length * 2));
+      run.pending.copy(bigger, 0, 0, run.pendingCount * ENTRY);
+      run.pending = bigger;
+    }
+    run.batch.copy(run.pending, run.pendingCount * ENTRY, 0, count * ENTRY);
     run.pendingCount += count;
     // Beside an fsync the extra write costs nothing that shows; without one it is a third of an append.
-    if (sync || run.pendingCount >= INDEX_FLUSH_ENTRIES) this.#flushIndex(run);
+    if (synced || run.pendingCount >= INDEX_FLUSH_ENTRIES) this.#flushIndex(run);
     else if (!this.#indexFlushScheduled) {
       this.#indexFlushScheduled = true;
       // After this turn's appends (a burst of sequential awaited appends is one turn).

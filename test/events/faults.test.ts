@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AgentEventLog, type EventLogIO, nodeEventLogIO } from '../../src/events/index.js';
-import { StoreIOError } from '../../src/storage/errors.js';
+import { SealedLogError, StoreIOError } from '../../src/storage/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { collect, cursors, range, turn } from './helpers.js';
 
@@ -40,6 +40,10 @@ function faultyIO(plan: FaultPlan): EventLogIO {
         datasync() {
           if (plan.step === 'datasync' && applies(file)) throw fail('EIO');
           real.datasync();
+        },
+        async datasyncAsync() {
+          if (plan.step === 'datasync' && applies(file)) throw fail('EIO');
+          await real.datasyncAsync!();
         },
         truncate(length) {
           if (plan.truncate && applies(file)) throw fail('EIO');
@@ -132,6 +136,42 @@ describe('AgentEventLog under disk faults', () => {
     expect(b).toMatchObject({ status: 'fulfilled', value: { runId: 'b', cursor: 2 } });
     plan.step = undefined;
     expect((await log.append('a', { type: 'n' })).cursor).toBe(2);
+    await log.close();
+  });
+
+  it('fails only the run whose fsync failed when one batch makes several runs durable together', async () => {
+    const dir = tempDir();
+    const plan: FaultPlan = {};
+    const log = new AgentEventLog({ dir, io: faultyIO(plan) });
+    await log.append('a', { type: 'n' });
+    await log.append('b', { type: 'n' });
+    const before = fs.readFileSync(path.join(dir, 'a.ndjson'));
+    Object.assign(plan, { step: 'datasync', suffix: 'a.ndjson' });
+    const results = await Promise.allSettled([
+      log.append('a', { type: 'n' }),
+      log.append('b', { type: 'n' }),
+      log.append('a', { type: 'n' }),
+      log.append('b', { type: 'end' }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(StoreIOError);
+    expect(fs.readFileSync(path.join(dir, 'a.ndjson'))).toEqual(before);
+    expect(cursors(await collect(log.read('b')))).toEqual([1, 2, 3]);
+    plan.step = undefined;
+    expect((await log.append('a', { type: 'n' })).cursor).toBe(2);
+    await log.close();
+  });
+
+  it('queues appends to a run whose batch is still being made durable, and writes them after it', async () => {
+    const dir = tempDir();
+    const log = new AgentEventLog({ dir });
+    const first = Promise.all([log.append('a', { type: 'n' }), log.append('b', { type: 'n' })]);
+    await Promise.resolve(); // the batch above is now being fsynced off the event loop
+    const second = Promise.all([log.append('a', { type: 'n' }), log.append('a', { type: 'end' })]);
+    expect(cursors(await first)).toEqual([1, 1]);
+    expect(cursors(await second)).toEqual([2, 3]);
+    await expect(log.append('a', { type: 'n' })).rejects.toBeInstanceOf(SealedLogError);
+    expect(cursors(await collect(log.read('a')))).toEqual([1, 2, 3]);
     await log.close();
   });
 });
