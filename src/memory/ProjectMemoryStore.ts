@@ -177,8 +177,8 @@ export class ProjectMemoryStore {
    */
   async remove(entryId: string): Promise<boolean> {
     checkId(entryId);
-    // Skip the lock and the write when there is nothing to remove.
-    if (!(await this.#doc.read()).entries.has(entryId)) return false;
+    // Through the queue even when absent now: a save issued just before must not be overtaken.
+    // The document writes nothing when the entry is not there.
     return this.#doc.mutate((tx) => tx.delete(entryId));
   }
 
@@ -331,8 +331,7 @@ export class ProjectMemoryStore {
     const at = now === undefined ? this.#now() : parseInput(TimeSchema, now, 'sweep time');
     const due = (entry: ProjectMemoryEntry) =>
       entry.status === 'provisional' && at - entry.createdAt > DISPUTE_WINDOW_MS;
-    // Nothing due in the current file: no lock, no write.
-    if (!Array.from((await this.#doc.read()).entries.values()).some(due)) return 0;
+    // Through the queue, in issue order; the document writes nothing when no entry is due.
     return this.#doc.mutate((tx) => {
       const confirmed = [...tx.values()].filter(due);
       for (const entry of confirmed) tx.put(entry.entryId, { ...entry, status: 'confirmed' });
