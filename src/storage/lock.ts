@@ -68,13 +68,32 @@ function readOwner(lockDir: string): OwnerRecord | undefined {
 }
 
 /**
+ * An owner writes its record microseconds after creating the lock directory, so a directory that
+ * has had no record for this long belongs to a process that died in between.
+ */
+const OWNERLESS_DEAD_MS = 3_000;
+
+function isOwnerlessAndOld(lockDir: string): boolean {
+  try {
+    return Date.now() - fs.statSync(lockDir).mtimeMs > OWNERLESS_DEAD_MS;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Removes the lock on `file` when its owner is a process of this host that no longer exists
- * (killed with SIGKILL, say). Returns true when it removed one.
+ * (killed with SIGKILL, say), or when it has had no owner record for {@link OWNERLESS_DEAD_MS}.
+ * Returns true when it removed one.
  */
 function takeOverDeadOwner(file: string): boolean {
   const lockDir = lockPathOf(file);
   const owner = readOwner(lockDir);
-  if (owner === undefined || owner.host !== HOST || owner.pid === process.pid || isAlive(owner.pid)) return false;
+  if (owner === undefined) {
+    if (!isOwnerlessAndOld(lockDir)) return false;
+  } else if (owner.host !== HOST || owner.pid === process.pid || isAlive(owner.pid)) {
+    return false;
+  }
   // Move it aside first: a rename is atomic, so of two processes that saw the same dead owner
   // only one removes it, and neither removes a lock the other has just taken.
   const grave = `${lockDir}.dead-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -84,7 +103,7 @@ function takeOverDeadOwner(file: string): boolean {
     return false;
   }
   const moved = readOwner(grave);
-  if (moved?.pid !== owner.pid) {
+  if (moved?.pid !== owner?.pid) {
     // We raced another taker and moved its fresh lock: put it back if the place is still free.
     try {
       fs.renameSync(grave, lockDir);

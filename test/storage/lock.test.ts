@@ -65,6 +65,21 @@ describe('acquireLock', () => {
     await held.release();
   });
 
+  it('takes over a lock directory left without an owner record by a process that died creating it', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    fs.mkdirSync(lockPathOf(file));
+    const old = new Date(Date.now() - 5_000);
+    fs.utimesSync(lockPathOf(file), old, old);
+    const held = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
+    await held.release();
+  });
+
+  it('leaves alone a fresh lock directory whose owner is still writing its record', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    fs.mkdirSync(lockPathOf(file));
+    await expect(acquireLock(file, { waitMs: 100, staleMs: 60_000 })).rejects.toBeInstanceOf(LockError);
+  });
+
   it('serialises two holders in one process', async () => {
     const file = path.join(tempDir(), 'data.json');
     const first = await acquireLock(file);
