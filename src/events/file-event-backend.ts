@@ -480,6 +480,8 @@ export class FileEventBackend implements EventBackend {
         const located = this.#locate(runId, after);
         if (located !== undefined) [start, expect] = located;
       }
+      // Reading must start at or before event after+1, or events would be skipped.
+      if (expect > after + 1) [start, expect] = [0, 1];
       let scanner = new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
       let yielded = 0;
       let first = start > 0;
@@ -533,11 +535,12 @@ export class FileEventBackend implements EventBackend {
       const exact = this.#entryOf(idx, after + 1);
       // A garbage entry can hold any 64-bit value; the scan after it notices any other wrong one.
       if (exact !== undefined) return exact <= Number.MAX_SAFE_INTEGER ? [exact, after + 1] : undefined;
-      // The index is short (a writer in another process indexes after appending): scan from its end.
-      const entries = Math.floor(idx.size() / ENTRY);
-      if (entries === 0) return undefined;
-      const last = this.#entryOf(idx, entries);
-      return last === undefined || last > Number.MAX_SAFE_INTEGER ? undefined : [last, entries];
+      // The index is short (a writer in another process indexes after appending): scan from its
+      // end. Never from past `after`: the writer may have extended it since the lookup above.
+      const from = Math.min(Math.floor(idx.size() / ENTRY), after);
+      if (from === 0) return undefined;
+      const start = this.#entryOf(idx, from);
+      return start === undefined || start > Number.MAX_SAFE_INTEGER ? undefined : [start, from];
     } finally {
       if (idx !== open?.idx) idx.close();
     }

@@ -174,4 +174,40 @@ describe('AgentEventLog under disk faults', () => {
     expect(cursors(await collect(log.read('a')))).toEqual([1, 2, 3]);
     await log.close();
   });
+
+  it('starts a read at the event after the cursor when the index grows between its lookup and its size', async () => {
+    const dir = tempDir();
+    const writer = new AgentEventLog({ dir });
+    for (const _ of range(10)) await writer.append('run-1', { type: 'n' });
+    await writer.close();
+    // The index entry of event 6 looks absent at first, as if another process had not written it
+    // yet, while the index's size already shows all ten.
+    let hidden = true;
+    const racing: EventLogIO = {
+      ...nodeEventLogIO,
+      open(file, mode) {
+        const real = nodeEventLogIO.open(file, mode);
+        if (real === undefined || !file.endsWith('.idx')) return real;
+        return {
+          ...real,
+          file,
+          size: () => real.size(),
+          read(buffer, offset, length, position) {
+            if (hidden && position === 5 * 8) {
+              hidden = false;
+              return 0;
+            }
+            return real.read(buffer, offset, length, position);
+          },
+          write: (buffer, offset, length, position) => real.write(buffer, offset, length, position),
+          datasync: () => real.datasync(),
+          truncate: (length) => real.truncate(length),
+          close: () => real.close(),
+        };
+      },
+    };
+    const reader = new AgentEventLog({ dir, io: racing });
+    expect(cursors(await collect(reader.read('run-1', { after: 5 })))).toEqual([6, 7, 8, 9, 10]);
+    expect(hidden).toBe(false);
+  });
 });
