@@ -130,23 +130,21 @@ export class FileEventBackend implements EventBackend {
     await this.#closing.get(runId);
     const file = this.logFile(runId);
     this.#ensureDir();
-    let lock: HeldLock | undefined;
-    let run: OpenRun | undefined;
-    lock = await acquireLock(file, {
+    // A lost lock is noticed through `lock.compromised` by the next write, which then refuses.
+    const lock = await acquireLock(file, {
       waitMs: this.#options.lock.waitMs ?? 1_000,
       staleMs: this.#options.lock.staleMs ?? 10_000,
-      onCompromised: () => {
-        // Later writes see `lock.compromised` and refuse; nothing to do here.
-      },
     });
-    let log: EventFileHandle | undefined;
+    const opened: EventFileHandle[] = [];
     try {
       const existed = this.#io.exists(file);
-      log = this.#io.open(file, 'write')!;
+      const log = this.#io.open(file, 'write')!;
+      opened.push(log);
       const idx = this.#io.open(this.indexFile(runId), 'write')!;
+      opened.push(idx);
       // A new file's directory entry must be durable too, or a crash could lose acknowledged events.
       if (!existed) this.#io.syncDir(this.#dir);
-      run = {
+      const run: OpenRun = {
         runId,
         log,
         idx,
@@ -161,15 +159,17 @@ export class FileEventBackend implements EventBackend {
         pendingFirst: 1,
         pendingCount: 0,
       };
+      this.#runs.set(runId, run);
+      return run;
     } catch (error) {
-      try {
-        log?.close();
-      } catch {}
+      for (const handle of opened) {
+        try {
+          handle.close();
+        } catch {}
+      }
       await lock.release().catch(() => {});
       throw new StoreIOError(file, 'opening', error);
     }
-    this.#runs.set(runId, run);
-    return run;
   }
 
   #ensureDir(): void {
@@ -177,7 +177,7 @@ export class FileEventBackend implements EventBackend {
     try {
       const existed = this.#io.exists(this.#dir);
       this.#io.mkdirp(this.#dir);
-      // A directory made here must survive a crash too, or so would not the logs in it.
+      // A directory made here must be durable too, or the logs in it could vanish with it in a crash.
       if (!existed) this.#io.syncDir(path.dirname(this.#dir));
     } catch (error) {
       throw new StoreIOError(this.#dir, 'creating the directory', error);
