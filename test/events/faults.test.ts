@@ -210,4 +210,55 @@ describe('AgentEventLog under disk faults', () => {
     expect(cursors(await collect(reader.read('run-1', { after: 5 })))).toEqual([6, 7, 8, 9, 10]);
     expect(hidden).toBe(false);
   });
+
+  it('fsyncs with flush durability only the batches that hold a terminal event', async () => {
+    const synced: string[] = [];
+    const counting = countingIO(synced);
+    const log = new AgentEventLog({ dir: tempDir(), durability: 'flush', io: counting });
+    for (const _ of range(5)) await log.append('run-1', { type: 'n' });
+    expect(synced).toEqual([]);
+    await log.append('run-1', { type: 'analysis_completed' });
+    expect(synced).toEqual(['run-1.ndjson']);
+    await log.close();
+  });
+
+  it('makes 64 concurrent appends durable with one write and one fsync of the log', async () => {
+    const synced: string[] = [];
+    const log = new AgentEventLog({ dir: tempDir(), io: countingIO(synced) });
+    await log.append('run-1', { type: 'n' });
+    synced.length = 0;
+    writes.length = 0;
+    await Promise.all(range(64).map(() => log.append('run-1', { type: 'n' })));
+    expect(synced).toEqual(['run-1.ndjson']);
+    expect(writes.filter((file) => file === 'run-1.ndjson')).toHaveLength(1);
+    await log.close();
+  });
 });
+
+const writes: string[] = [];
+
+/** The real file system, recording every fsync (and write) by file name. */
+function countingIO(synced: string[]): EventLogIO {
+  return {
+    ...nodeEventLogIO,
+    open(file, mode) {
+      const real = nodeEventLogIO.open(file, mode);
+      if (real === undefined) return undefined;
+      return {
+        file,
+        size: () => real.size(),
+        read: (buffer, offset, length, position) => real.read(buffer, offset, length, position),
+        write(buffer, offset, length, position) {
+          writes.push(path.basename(file));
+          real.write(buffer, offset, length, position);
+        },
+        datasync() {
+          synced.push(path.basename(file));
+          real.datasync();
+        },
+        truncate: (length) => real.truncate(length),
+        close: () => real.close(),
+      };
+    },
+  };
+}
