@@ -19,7 +19,7 @@ import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
 import { RecentEvents } from './recent-events.js';
-import { SyncToAsyncIterator } from './sync-to-async-iterator.js';
+import { SyncToAsyncIterator, YIELD_EVERY } from './sync-to-async-iterator.js';
 
 /** The terminal event types when the option `terminalTypes` is not given. */
 export const DEFAULT_TERMINAL_TYPES: readonly string[] = ['analysis_completed', 'error', 'end'];
@@ -533,8 +533,14 @@ export class AgentEventLog {
         if (stale) {
           stale = false;
           let got = false;
+          let sinceTurn = 0;
           for (const event of this.#events(runId, last, Number.POSITIVE_INFINITY)) {
             got = seen = true;
+            // As in read(): let timers and I/O run during a long replay.
+            if (++sinceTurn >= YIELD_EVERY) {
+              sinceTurn = 0;
+              await new Promise<void>((resolve) => setImmediate(resolve));
+            }
             yield event;
             last = event.cursor;
             if (this.#terminal.has(event.type) || ended) return;

@@ -1,3 +1,6 @@
+/** Items handed out between two turns of the event loop. */
+export const YIELD_EVERY = 1024;
+
 /**
  * Presents a synchronous iterator (the event log reads with synchronous syscalls) as an async
  * iterable, with one already-settled promise per item: several times cheaper per event than an
@@ -7,6 +10,7 @@ export class SyncToAsyncIterator<T> implements AsyncIterableIterator<T> {
   readonly #source: () => Iterator<T, void, undefined>;
   #iterator: Iterator<T, void, undefined> | undefined;
   #done = false;
+  #sinceTurn = 0;
 
   /** `source` is called on the first `next()`, so nothing is opened before the caller starts reading. */
   constructor(source: () => Iterator<T, void, undefined>) {
@@ -19,7 +23,14 @@ export class SyncToAsyncIterator<T> implements AsyncIterableIterator<T> {
       this.#iterator ??= this.#source();
       const result = this.#iterator.next();
       if (result.done) this.#done = true;
-      return Promise.resolve(result.done ? { done: true, value: undefined } : result);
+      const settled: IteratorResult<T, undefined> = result.done ? { done: true, value: undefined } : result;
+      // Settled promises never leave the microtask queue: give timers and I/O a turn now and then,
+      // or a long replay would stall the whole server (heartbeats, lock refreshes, other clients).
+      if (++this.#sinceTurn >= YIELD_EVERY) {
+        this.#sinceTurn = 0;
+        return new Promise((resolve) => setImmediate(resolve, settled));
+      }
+      return Promise.resolve(settled);
     } catch (error) {
       this.#done = true;
       return Promise.reject(error);
