@@ -467,6 +467,8 @@ export class AnalysisRunStore {
    *   and the record) is finished from the log's terminal event.
    * - A finished run that ended more than `retentionMs` before `now` is deleted with its event log.
    * - Leftovers of interrupted status changes are removed.
+   * - With `dryRun`, nothing is changed: the report says what the pass would do by these rules
+   *   (a live run with a sealed log is reported by its heartbeat, as it cannot be finished).
    * @returns the run ids, each in exactly one list; runs finished from their log count as kept
    *   (or deleted, when already past retention).
    * @throws ValidationError for bad options; CorruptStoreError when a run file cannot be read.
@@ -476,7 +478,9 @@ export class AnalysisRunStore {
       retentionMs,
       staleAfterMs = this.#staleAfterMs,
       now = this.#clock(),
+      dryRun = false,
     } = parseInput(CleanupOptionsSchema, options, 'cleanup options');
+    if (dryRun) return this.#judge(now, staleAfterMs, retentionMs);
     const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
     for (const runId of this.#backend.leftovers()) {
       await this.#lockedOrSkip(runId, () => this.#backend.tidy(runId));
@@ -498,6 +502,22 @@ export class AnalysisRunStore {
       const outcome = await this.#sweepFinished(seen.runId, now, retentionMs);
       if (outcome === 'deleted') report.deleted.push(seen.runId);
       else if (outcome === 'kept') report.kept.push(seen.runId);
+    }
+    return report;
+  }
+
+  /** What a cleanup pass would do now, by the same rules, reading only. */
+  #judge(now: number, staleAfterMs: number, retentionMs: number): CleanupReport {
+    const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
+    const judged = new Set<string>();
+    for (const seen of this.#backend.listActive()) {
+      if (isTerminalStatus(seen.status)) continue; // a finished run whose move was interrupted
+      judged.add(seen.runId);
+      (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
+    }
+    for (const seen of this.#backend.listDone()) {
+      if (judged.has(seen.runId)) continue;
+      (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
     }
     return report;
   }

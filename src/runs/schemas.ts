@@ -93,6 +93,8 @@ export const CleanupOptionsSchema = z.strictObject({
   staleAfterMs: z.number().positive().optional(),
   /** The time the pass judges by. @defaultValue the store's clock */
   now: EpochMs.optional(),
+  /** Judge every run and report what would happen, changing nothing. @defaultValue false */
+  dryRun: z.boolean().optional(),
 });
 export type CleanupOptions = z.input<typeof CleanupOptionsSchema>;
 

@@ -381,6 +381,22 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         expect(events.logs.has('finished-old')).toBe(false);
       });
 
+      it('reports with dryRun what a pass would do and changes nothing', async () => {
+        const { events, store } = await table();
+        const before = await store.list();
+        const logsBefore = [...events.logs.keys()].sort();
+        const planned = await store.cleanup({ retentionMs: DAY, dryRun: true });
+        expect(await store.list()).toEqual(before);
+        expect([...events.logs.keys()].sort()).toEqual(logsBefore);
+        const done = await store.cleanup({ retentionMs: DAY });
+        const sorted = (r: typeof done) => ({
+          kept: r.kept.sort(),
+          abandoned: r.abandoned.sort(),
+          deleted: r.deleted.sort(),
+        });
+        expect(sorted(planned)).toEqual(sorted(done));
+      });
+
       it('judges by the now and staleAfterMs it is given', async () => {
         const { clock, store } = setup({ staleAfterMs: 60_000 });
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });

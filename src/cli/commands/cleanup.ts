@@ -1,30 +1,8 @@
-import type { AnalysisRun } from '../../runs/index.js';
 import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { stringOption } from '../option-values.js';
 import { formatDuration, parseDuration } from '../parse-duration.js';
 import { UsageError } from '../usage-error.js';
-
-interface Plan {
-  kept: string[];
-  abandoned: string[];
-  deleted: string[];
-}
-
-/** What `cleanup` would do, judged the way AnalysisRunStore.cleanup judges. Reads only. */
-function plan(runs: readonly AnalysisRun[], retentionMs: number, staleMs: number, now: number): Plan {
-  const result: Plan = { kept: [], abandoned: [], deleted: [] };
-  for (const run of runs) {
-    if (run.status === 'pending' || run.status === 'running') {
-      const alive = Math.max(run.heartbeatAt ?? 0, run.startedAt ?? 0, run.createdAt);
-      (now - alive > staleMs ? result.abandoned : result.kept).push(run.runId);
-    } else {
-      const ended = run.completedAt ?? run.updatedAt;
-      (now - ended > retentionMs ? result.deleted : result.kept).push(run.runId);
-    }
-  }
-  return result;
-}
 
 /** `agent-stores cleanup`: fail abandoned runs and delete old finished ones. */
 export const cleanup: CliCommand = {
@@ -58,9 +36,7 @@ export const cleanup: CliCommand = {
     if (staleAfterMs === 0) throw new UsageError('--stale must be more than 0');
     const { runs } = await ctx.stores();
     const dryRun = values['dry-run'] === true;
-    const report = dryRun
-      ? plan(await runs.list(), retentionMs, staleAfterMs, Date.now())
-      : await runs.cleanup({ retentionMs, staleAfterMs });
+    const report = await runs.cleanup({ retentionMs, staleAfterMs, dryRun });
     if (values.json) {
       ctx.out(JSON.stringify({ dryRun, ...report }));
       return EXIT.ok;
