@@ -12,7 +12,8 @@ export interface HeartbeatHandle {
  *
  * A failed beat is reported to `onError`, or as a process warning when there is none — never as
  * an unhandled rejection. When the run is finished or gone (`ILLEGAL_TRANSITION`, `NOT_FOUND`)
- * there is nothing left to keep alive, so the timer stops itself after reporting it.
+ * there is nothing left to keep alive, so the timer stops itself after reporting it; a finished
+ * run is not worth a process warning, so without `onError` that stop is silent.
  */
 export class HeartbeatTimer implements HeartbeatHandle {
   readonly #beat: () => Promise<unknown>;
@@ -64,6 +65,9 @@ export class HeartbeatTimer implements HeartbeatHandle {
   #report(error: unknown): void {
     const code = (error as StoreError | undefined)?.code;
     if (code === 'ILLEGAL_TRANSITION' || code === 'NOT_FOUND') this.#halt();
+    // A run that finished while its timer ran is the normal end of the timer's job, not news:
+    // only a caller who asked for errors hears of it.
+    if (code === 'ILLEGAL_TRANSITION' && !this.#onError) return;
     if (this.#onError) {
       try {
         this.#onError(error);

@@ -465,6 +465,23 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         expect(errors).toHaveLength(1);
       });
 
+      it('stops quietly, without a process warning, when the run finished and no onError was given', async () => {
+        const { store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        await store.complete('r1');
+        const warnings: string[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning.message);
+        process.on('warning', onWarning);
+        try {
+          const handle = store.startHeartbeat('r1', { intervalMs: 10 });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          await handle.stop();
+          expect(warnings.filter((w) => w.includes("'r1'"))).toEqual([]);
+        } finally {
+          process.off('warning', onWarning);
+        }
+      });
+
       it('lets stop() wait for the beat in flight', async () => {
         const { store } = setup();
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
