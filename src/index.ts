@@ -3,10 +3,11 @@
  * Contract: every name exported here is public API.
  * @packageDocumentation
  */
-export * from './storage/public.js';
-export * from './memory/index.js';
-export * from './feedback/index.js';
-export * from './events/index.js';
-export * from './sse/index.js';
-export * from './runs/index.js';
+
 export * from './create-stores.js';
+export * from './events/index.js';
+export * from './feedback/index.js';
+export * from './memory/index.js';
+export * from './runs/index.js';
+export * from './sse/index.js';
+export * from './storage/public.js';

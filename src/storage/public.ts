@@ -4,5 +4,5 @@ export { type Clock, systemClock } from './clock.js';
 export * from './errors.js';
 export { ID_PATTERN, isValidId } from './ids.js';
 export { type FileIdentity, type FileWatch, nodeIO, type StorageIO } from './io.js';
-export type { LockOptions } from './lock.js';
 export type { CorruptionPolicy, StoreWarning } from './json-file.js';
+export type { LockOptions } from './lock.js';
