@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { threadId } from 'node:worker_threads';
+import writeFileAtomic from 'write-file-atomic';
 
 /** The identity of a file version, cheap to read (one `stat`), used to revalidate caches. */
 export interface FileIdentity {
@@ -69,63 +69,10 @@ function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
-const writeAsync = promisify(fs.write);
 const fsyncAsync = promisify(fs.fsync);
 
-/**
- * Up to this many bytes are written with one synchronous call (a few µs, less than one thread-pool
- * round trip); larger documents go through the thread pool so the event loop is not held while
- * megabytes are copied into the page cache.
- */
-const SYNC_WRITE_BYTES = 64 * 1024;
-
-let tempCounter = 0;
-
-/** A temp name next to `file` that no other call, thread or process picks. */
-function tempNameFor(file: string): string {
-  return `${file}.${process.pid}-${threadId}-${(++tempCounter).toString(36)}.tmp`;
-}
-
-/** The file a write to `file` must replace: through symlinks, like write-file-atomic. */
-function realTarget(file: string): string {
-  try {
-    return fs.realpathSync.native(file);
-  } catch {
-    return file;
-  }
-}
-
-/** Whether a failed chown/chmod may be ignored, as write-file-atomic decides. */
-function isOwnershipErrorOk(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSYS') return true;
-  const root = process.getuid?.() === 0;
-  return !root && (code === 'EINVAL' || code === 'EPERM');
-}
-
-/** Gives the temp file the replaced file's mode and owner, as write-file-atomic does. */
-function copyModeAndOwner(fd: number, previous: fs.Stats): void {
-  try {
-    fs.fchmodSync(fd, previous.mode & 0o7777);
-    if (process.getuid && (previous.uid !== process.getuid() || previous.gid !== process.getgid?.())) {
-      fs.fchownSync(fd, previous.uid, previous.gid);
-    }
-  } catch (error) {
-    if (!isOwnershipErrorOk(error)) throw error;
-  }
-}
-
-async function writeAll(fd: number, data: string | Uint8Array): Promise<void> {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let offset = 0;
-  if (bytes.length <= SYNC_WRITE_BYTES) {
-    while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset, offset);
-    return;
-  }
-  while (offset < bytes.length) {
-    offset += (await writeAsync(fd, bytes, offset, bytes.length - offset, offset)).bytesWritten;
-  }
-}
+/** Documents up to this size are replaced with synchronous syscalls; larger ones in the thread pool. */
+const SYNC_WRITE_BYTES = 1024 * 1024;
 
 /**
  * At most this many watches hold a file descriptor at once in a process; stores opened beyond
@@ -219,33 +166,14 @@ export const nodeIO: StorageIO = {
       fs.closeSync(fd);
     }
   },
-  // The steps of write-file-atomic (temp file with the old file's mode and owner, write, fsync,
-  // rename, temp removed on failure), with the metadata calls made synchronously: each is a few µs,
-  // where a thread-pool round trip costs 30–70 µs and write-file-atomic makes a dozen of them per
-  // write. Only the fsync, and the write of a large document, leave the event loop.
+  // write-file-atomic does the replace (temp file with the old file's mode and owner, write,
+  // fsync, rename, temp removed on failure and on exit). Its synchronous variant makes each step a
+  // syscall of a few µs where the async one pays a thread-pool round trip (30–70 µs) a dozen times
+  // per write; the fsync blocks for as long either way, and group commit makes it one per batch.
+  // Large documents take the async path so the event loop is not held while megabytes are copied.
   async writeAtomic(file, data, options) {
-    const target = realTarget(file);
-    const temp = tempNameFor(target);
-    const previous = fs.statSync(target, { throwIfNoEntry: false });
-    let fd: number | undefined = fs.openSync(temp, 'wx', previous ? previous.mode & 0o7777 : 0o666);
-    try {
-      if (previous) copyModeAndOwner(fd, previous);
-      await writeAll(fd, data);
-      if (options.fsync) await fsyncAsync(fd);
-      fs.closeSync(fd);
-      fd = undefined;
-      fs.renameSync(temp, target);
-    } catch (error) {
-      if (fd !== undefined) {
-        try {
-          fs.closeSync(fd);
-        } catch {
-          // Already failing; the original error is the one to report.
-        }
-      }
-      fs.rmSync(temp, { force: true });
-      throw error;
-    }
+    if (data.length <= SYNC_WRITE_BYTES) writeFileAtomic.sync(file, data as string | Buffer, { fsync: options.fsync });
+    else await writeFileAtomic(file, data as string | Buffer, { fsync: options.fsync });
   },
   async fsyncDir(dir) {
     const fd = fs.openSync(dir, 'r');
