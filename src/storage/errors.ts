@@ -119,20 +119,25 @@ export class InvalidIdError extends StoreError {
   }
 }
 
-/** The disk refused a write or read (ENOSPC, EIO, EACCES…). Files were left as they were. */
+/**
+ * The disk refused a write or read (ENOSPC, EIO, EACCES…). Normally files were left as they were.
+ * When `inDoubt` is true the new contents already replaced the file, but making that durable
+ * failed (the directory sync): the change is visible now and may or may not survive a power loss.
+ */
 export class StoreIOError extends StoreError {
+  readonly inDoubt: boolean;
+
   constructor(
     readonly file: string,
     operation: string,
     cause: unknown,
+    options: { inDoubt?: boolean } = {},
   ) {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
-    super(
-      'IO',
-      `${operation} ${file} failed (${code}); nothing was changed. Check disk space and permissions, then retry`,
-      {
-        cause,
-      },
-    );
+    const outcome = options.inDoubt
+      ? 'the change is in the file but may not survive a power loss. Check the disk, then read the record again before retrying'
+      : 'nothing was changed. Check disk space and permissions, then retry';
+    super('IO', `${operation} ${file} failed (${code}); ${outcome}`, { cause });
+    this.inDoubt = options.inDoubt ?? false;
   }
 }

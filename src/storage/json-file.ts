@@ -182,12 +182,27 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
     try {
       await this.#ensureDir();
       await this.#io.writeAtomic(this.file, text, { fsync: true });
-      await this.#io.fsyncDir(path.dirname(this.file));
     } catch (error) {
       this.#setCache(undefined);
       throw new StoreIOError(this.file, 'writing', error);
     }
-    this.#setCache({ identity: this.#identify(), snapshot: next });
+    // The rename has committed the new version: from here a failure cannot undo it, only fail
+    // to make it durable, and the caller must be told the change is in doubt, not absent.
+    try {
+      await this.#io.fsyncDir(path.dirname(this.file));
+    } catch (error) {
+      this.#setCache(undefined);
+      throw new StoreIOError(this.file, 'syncing the directory of', error, { inDoubt: true });
+    }
+    let identity: FileIdentity | undefined;
+    try {
+      identity = this.#io.identify(this.file);
+    } catch {
+      // Only the cache's key is missing; the next read parses the file again.
+      this.#setCache(undefined);
+      return;
+    }
+    this.#setCache({ identity, snapshot: next });
   }
 
   /** Replaces the cache; a snapshot read from (or written to) the file gets a watch on that version. */

@@ -6,8 +6,8 @@ import { tempDir } from '../helpers/tmp.js';
 import { FaultyIO } from './faulty-io.js';
 
 // Faults after the rename that commits a JSON store's write: the fault sweeps accept them as "in
-// doubt" (the change is on disk although the caller heard it failed). These tests pin where the
-// core could do better, against DESIGN.md's "a failed operation leaves every file as it was".
+// doubt" (the change is on disk although the caller heard it failed). A rename cannot be undone,
+// so the core says so (StoreIOError.inDoubt) and never fails a write that is already durable.
 
 const Item = z.object({ id: z.string() });
 const format: DocumentFormat<{ id: string }, Record<string, never>, never> = {
@@ -48,12 +48,13 @@ describe('a fault after the rename that committed a write', () => {
     expect(keys).toEqual(['a', 'b', 'c']);
   });
 
-  it.fails('KNOWN DEVIATION: the error of an in-doubt write does not claim that nothing was changed', async () => {
+  it('the error of an in-doubt write says the change is in the file and marks it inDoubt', async () => {
     const { outcome } = await writeWithFaultAfter('fsyncDir');
     expect(outcome?.message).not.toContain('nothing was changed');
+    expect(outcome).toMatchObject({ code: 'IO', inDoubt: true });
   });
 
-  it.fails('KNOWN DEVIATION: a failed stat after a committed write does not fail the write', async () => {
+  it('a failed stat after a committed write does not fail the write', async () => {
     // Only the cache's identity is refreshed there: the write is durable, dropping the cache would do.
     const { outcome, keys } = await writeWithFaultAfter('identify');
     expect(keys).toEqual(['a', 'b', 'c']);
