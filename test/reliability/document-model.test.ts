@@ -108,6 +108,6 @@ describe('DurableDocument against a model', () => {
   });
 
   it('agrees with the model on every step and after reopening, on a file', async () => {
-    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 200) });
+    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000) });
   });
 });

@@ -356,6 +356,6 @@ describe('ProjectMemoryStore against a model of its contract', () => {
   });
 
   it('agrees with the model on every step and after reopening (file backend)', async () => {
-    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 150) });
+    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000) });
   });
 });

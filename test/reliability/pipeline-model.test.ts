@@ -184,6 +184,6 @@ describe('FeedbackPipeline against a model of its contract', () => {
   });
 
   it('agrees with the model on every step and after reopening (file backend)', async () => {
-    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 150) });
+    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000) });
   });
 });

@@ -269,6 +269,6 @@ describe('AnalysisRunStore (with its event log) against a model of its contract'
   });
 
   it('agrees with the model on every step and after reopening (file backends)', async () => {
-    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 150), maxLength: 16 });
+    await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000), maxLength: 16 });
   });
 });
