@@ -45,6 +45,12 @@ export interface StorageIO {
   fsyncDir(dir: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   mkdirp(dir: string): Promise<void>;
+  /**
+   * Removes the temp files an interrupted {@link StorageIO.writeAtomic} of `file` left beside it
+   * (a process killed between writing and renaming). Call only under the file's lock, when no
+   * write of it can be under way. Returns how many were removed.
+   */
+  removeStrayTemps?(file: string): number;
   /** Removes a file; no error when it is already gone. */
   unlink(file: string): Promise<void>;
   /**
@@ -188,6 +194,18 @@ export const nodeIO: StorageIO = {
   },
   async mkdirp(dir) {
     await fs.promises.mkdir(dir, { recursive: true });
+  },
+  removeStrayTemps(file) {
+    // write-file-atomic names its temp file `<file>.<decimal number>`.
+    const prefix = `${path.basename(file)}.`;
+    const dir = path.dirname(file);
+    let removed = 0;
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith(prefix) || !/^\d{1,10}$/.test(name.slice(prefix.length))) continue;
+      fs.rmSync(path.join(dir, name), { force: true });
+      removed++;
+    }
+    return removed;
   },
   async unlink(file) {
     await fs.promises.rm(file, { force: true });

@@ -144,6 +144,8 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
   #cached: Cached<E, M, L> | undefined;
   #loading: Promise<Snapshot<E, M, L>> | undefined;
   #dirReady = false;
+  /** Whether this instance has removed the temp files of writes a crash interrupted. */
+  #tempsSwept = false;
 
   constructor(options: JsonFileOptions<E, M, L>) {
     this.file = path.resolve(options.file);
@@ -157,6 +159,14 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
   async lock(): Promise<() => Promise<void>> {
     await this.#ensureDir();
     const held = await acquireLock(this.file, this.#lockOptions);
+    if (!this.#tempsSwept) {
+      this.#tempsSwept = true;
+      try {
+        this.#io.removeStrayTemps?.(this.file);
+      } catch {
+        // Tidying only: a leftover temp file is never read, so failing to remove it harms nothing.
+      }
+    }
     return () => held.release();
   }
 

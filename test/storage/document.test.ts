@@ -110,3 +110,20 @@ describe('DurableDocument on a file', () => {
     expect(JSON.parse(fs.readFileSync(file, 'utf8')).entries).toEqual([{ id: 'a', n: 1 }]);
   });
 });
+
+describe('DurableDocument after a crash mid-write', () => {
+  it('removes the temp files of interrupted writes on its first write, and nothing else', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'doc.json');
+    const doc = openDocument(format, { file });
+    await doc.mutate(put('a', 1));
+    // What write-file-atomic leaves when its process is killed before the rename.
+    fs.writeFileSync(`${file}.3141592653`, '{"schemaVersion":2,"rev":9');
+    fs.writeFileSync(`${file}.corrupt-1700000000000`, 'kept: a quarantined file');
+    fs.writeFileSync(`${file}.bak`, 'kept: not ours');
+    const reopened = openDocument(format, { file });
+    await reopened.mutate(put('b', 2));
+    expect(fs.readdirSync(dir).sort()).toEqual(['doc.json', 'doc.json.bak', 'doc.json.corrupt-1700000000000']);
+    expect([...(await reopened.read()).entries.keys()]).toEqual(['a', 'b']);
+  });
+});
