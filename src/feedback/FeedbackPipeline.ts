@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
 import type { DurableDocument } from '../storage/document.js';
-import { ConflictError, IllegalTransitionError, NotFoundError, ValidationError } from '../storage/errors.js';
+import { ConflictError, IllegalTransitionError, NotFoundError } from '../storage/errors.js';
 import type { StorageIO } from '../storage/io.js';
 import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
-import { openDocument } from '../storage/open-document.js';
+import { constructInMemory, openStoreDocument } from '../storage/json-store.js';
 import { parseInput } from '../storage/validate.js';
 import {
   type FeedbackPipelineEntry,
@@ -65,9 +65,6 @@ const pipelineFormat: DocumentFormat<FeedbackPipelineEntry, PipelineMeta, never>
 
 const TimeSchema = z.number().finite().nonnegative();
 
-// Set by `inMemory()` for the duration of one constructor call: the public constructor always opens a file.
-let openInMemory = false;
-
 /** A deep copy by hand: `get()` is a hot path and this is several times faster than `structuredClone`. */
 function copyEntry(entry: FeedbackPipelineEntry): FeedbackPipelineEntry {
   const copy = { ...entry, history: entry.history.map((row) => ({ ...row })) };
@@ -94,29 +91,12 @@ export class FeedbackPipeline {
    */
   constructor(options: FeedbackPipelineOptions) {
     this.#clock = options?.clock ?? systemClock;
-    if (openInMemory) {
-      this.#doc = openDocument(pipelineFormat, { memory: true });
-      return;
-    }
-    if (typeof options?.path !== 'string' || options.path === '') {
-      throw new ValidationError('FeedbackPipeline needs a path: the JSON file to keep the pipeline in');
-    }
-    this.#doc = openDocument(pipelineFormat, {
-      file: options.path,
-      onCorrupt: options.onCorrupt,
-      onWarning: options.onWarning,
-      io: options.io,
-    });
+    this.#doc = openStoreDocument(pipelineFormat, options, 'FeedbackPipeline', 'the pipeline');
   }
 
   /** The same pipeline without a file, for unit tests: nothing outlives the instance. */
   static inMemory(options: FeedbackPipelineMemoryOptions = {}): FeedbackPipeline {
-    openInMemory = true;
-    try {
-      return new FeedbackPipeline({ path: '', clock: options.clock });
-    } finally {
-      openInMemory = false;
-    }
+    return constructInMemory(() => new FeedbackPipeline({ path: '', clock: options.clock }));
   }
 
   /**

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from '../storage/clock.js';
 import type { DurableDocument } from '../storage/document.js';
-import { IllegalTransitionError, NotFoundError, ValidationError } from '../storage/errors.js';
+import { IllegalTransitionError, NotFoundError } from '../storage/errors.js';
 import type { StorageIO } from '../storage/io.js';
 import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
-import { openDocument } from '../storage/open-document.js';
+import { constructInMemory, openStoreDocument } from '../storage/json-store.js';
 import { parseInput } from '../storage/validate.js';
 import { DISPUTE_WINDOW_MS, nextFeedbackStatus } from './feedback-status.js';
 import {
@@ -81,9 +81,6 @@ const projectMemoryFormat: DocumentFormat<ProjectMemoryEntry, MemoryMeta, Memory
 const SCOPE_RANK: Record<string, number> = { session: 0, project: 1, world: 2 };
 const TimeSchema = z.number().finite().nonnegative();
 
-// Set by `inMemory()` for the duration of one constructor call: the public constructor always opens a file.
-let openInMemory = false;
-
 function copyEvidence(evidence: MemoryEvidence): MemoryEvidence {
   return evidence.range ? { ...evidence, range: { ...evidence.range } } : { ...evidence };
 }
@@ -120,29 +117,12 @@ export class ProjectMemoryStore {
    */
   constructor(options: ProjectMemoryStoreOptions) {
     this.#clock = options?.clock ?? systemClock;
-    if (openInMemory) {
-      this.#doc = openDocument(projectMemoryFormat, { memory: true });
-      return;
-    }
-    if (typeof options?.path !== 'string' || options.path === '') {
-      throw new ValidationError('ProjectMemoryStore needs a path: the JSON file to keep the memory in');
-    }
-    this.#doc = openDocument(projectMemoryFormat, {
-      file: options.path,
-      onCorrupt: options.onCorrupt,
-      onWarning: options.onWarning,
-      io: options.io,
-    });
+    this.#doc = openStoreDocument(projectMemoryFormat, options, 'ProjectMemoryStore', 'the memory');
   }
 
   /** The same store without a file, for unit tests: nothing outlives the instance. */
   static inMemory(options: ProjectMemoryStoreMemoryOptions = {}): ProjectMemoryStore {
-    openInMemory = true;
-    try {
-      return new ProjectMemoryStore({ path: '', clock: options.clock });
-    } finally {
-      openInMemory = false;
-    }
+    return constructInMemory(() => new ProjectMemoryStore({ path: '', clock: options.clock }));
   }
 
   /**
