@@ -271,7 +271,8 @@ async function main(): Promise<void> {
   const shown = relative === '' ? '.' : relative.startsWith('..') ? root : relative;
   // In this repository the tool runs from source; where the package is installed it is `npx agent-stores`.
   const main = path.relative(process.cwd(), path.join(import.meta.dirname, '../src/cli/main.ts'));
-  const tool = `npx tsx ${main}`;
+  // From the repository's root, `npm run cli --` is the short way; elsewhere name the file.
+  const tool = main === path.join('src', 'cli', 'main.ts') ? 'npm run cli --' : `npx tsx ${main}`;
   console.log(`\nDone in ${elapsed()}. Everything is plain JSON and NDJSON under ${shown}/. Look around:`);
   console.log(`   ${tool} runs list --root ${shown}`);
   console.log(`   ${tool} events tail demo-${tag}-1 --root ${shown}`);
