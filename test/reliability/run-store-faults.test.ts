@@ -159,11 +159,6 @@ describe('AnalysisRunStore under injected faults in the attached event log', () 
   });
 });
 
-// Heartbeats write the run's beat file with `fs` directly (BeatFile), and create() makes that file
-// and the backend lists its directories with `fs` too: none of it goes through StorageIO, so a
-// failing heartbeat cannot be injected. Needed seam: BeatFile's open / write-in-place / read and
-// the directory listing routed through StorageIO (or an `io` for beat files).
-describe('heartbeat faults (needs a beat-file seam)', () => {
-  it.todo('a heartbeat that fails with EIO rejects with StoreIOError and leaves the last beat readable');
-  it.todo('a heartbeat torn by a crash mid-write is read back as the previous beat or none, never garbage');
-});
+// Heartbeat faults go through the run store's own seam for beat files (`files: RunFilesIO`):
+// test/runs/file-backend.test.ts rejects a beat the disk refuses (EIO) with StoreIOError while the
+// last beat stays readable, and reads a beat torn by a crash as a lost beat, never garbage.
