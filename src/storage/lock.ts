@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { LockError } from './errors.js';
+import { LockError, StoreIOError } from './errors.js';
 
 /** Options of {@link acquireLock}. */
 export interface LockOptions {
@@ -203,10 +203,17 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+        const parent = path.dirname(path.resolve(file));
+        try {
+          await fs.promises.mkdir(parent, { recursive: true });
+        } catch (cause) {
+          throw new StoreIOError(parent, 'creating the directory', cause);
+        }
         continue;
       }
-      if (code !== 'ELOCKED') throw new LockError(file, (error as Error).message, { cause: error });
+      // Anything but "held by someone" is the disk refusing (ENOSPC, EACCES, EROFS, ENOTDIR…):
+      // say so, rather than send the caller looking for another process.
+      if (code !== 'ELOCKED') throw new StoreIOError(lockDir, 'creating the lock', error);
       if (takeOverDeadOwner(file)) continue;
       if (Date.now() >= deadline) {
         const owner = readOwner(lockDir);

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LockError } from '../../src/storage/errors.js';
+import { LockError, StoreIOError } from '../../src/storage/errors.js';
 import { acquireLock, lockPathOf } from '../../src/storage/lock.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -78,6 +78,15 @@ describe('acquireLock', () => {
     const file = path.join(tempDir(), 'data.json');
     fs.mkdirSync(lockPathOf(file));
     await expect(acquireLock(file, { waitMs: 100, staleMs: 60_000 })).rejects.toBeInstanceOf(LockError);
+  });
+
+  it('reports a lock directory the disk refuses to create as StoreIOError, not as held by someone', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'not-a-dir'), '');
+    const file = path.join(dir, 'not-a-dir', 'data.json');
+    const error = await acquireLock(file, { waitMs: 0 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreIOError);
+    expect(error).toMatchObject({ code: 'IO' });
   });
 
   it('serialises two holders in one process', async () => {
