@@ -2,7 +2,7 @@ import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatTime } from '../format-time.js';
 import { choiceOption, listOption, stringOption } from '../option-values.js';
-import { textTable } from '../text-table.js';
+import { count, printRecords } from '../print-records.js';
 
 /** `agent-stores memory list`: the project memory entries. */
 export const memoryList: CliCommand = {
@@ -29,26 +29,21 @@ export const memoryList: CliCommand = {
     const anyOfTags = listOption(values, 'tags');
     const { memory } = await ctx.stores();
     const entries = await memory.list({ scope, projectKey, anyOfTags });
-    if (!values.json && entries.length === 0) {
-      ctx.out('no memory entries found');
-      return EXIT.ok;
-    }
-    if (values.json) {
-      for (const entry of entries) ctx.out(JSON.stringify(entry));
-      return EXIT.ok;
-    }
-    const rows = entries.map((entry) => [
-      entry.entryId,
-      entry.scope,
-      entry.status,
-      entry.confidence.toFixed(2),
-      entry.tags.join(','),
-      formatTime(entry.createdAt),
-      entry.insight,
-    ]);
-    for (const line of textTable(['ENTRY', 'SCOPE', 'STATUS', 'CONF', 'TAGS', 'CREATED', 'INSIGHT'], rows))
-      ctx.out(line);
-    ctx.out(`${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`);
+    printRecords((line) => ctx.out(line), entries, {
+      json: values.json === true,
+      none: 'no memory entries found',
+      header: ['ENTRY', 'SCOPE', 'STATUS', 'CONF', 'TAGS', 'CREATED', 'INSIGHT'],
+      row: (entry) => [
+        entry.entryId,
+        entry.scope,
+        entry.status,
+        entry.confidence.toFixed(2),
+        entry.tags.join(','),
+        formatTime(entry.createdAt),
+        entry.insight,
+      ],
+      footer: count(entries.length, 'entry', 'entries'),
+    });
     return EXIT.ok;
   },
 };

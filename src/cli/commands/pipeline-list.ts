@@ -3,7 +3,7 @@ import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatTime } from '../format-time.js';
 import { choiceOption } from '../option-values.js';
-import { textTable } from '../text-table.js';
+import { count, printRecords } from '../print-records.js';
 
 const STAGES = PipelineStageSchema.options;
 
@@ -26,31 +26,23 @@ export const pipelineList: CliCommand = {
     const stage = choiceOption(values, 'stage', STAGES);
     const { pipeline } = await ctx.stores();
     const entries = await pipeline.list({ stage });
-    if (!values.json && entries.length === 0) {
-      ctx.out('no pipeline entries found');
-      return EXIT.ok;
-    }
-    if (values.json) {
-      for (const entry of entries) ctx.out(JSON.stringify(entry));
-      return EXIT.ok;
-    }
-    const rows = entries.map((entry) => [
-      entry.entryId,
-      entry.stage,
-      entry.feedbackId,
-      entry.case?.caseId ?? '-',
-      entry.skillDraftId ?? '-',
-      entry.reviewer ?? '-',
-      formatTime(entry.updatedAt),
-    ]);
-    for (const line of textTable(['ENTRY', 'STAGE', 'FEEDBACK', 'CASE', 'SKILL DRAFT', 'REVIEWER', 'UPDATED'], rows)) {
-      ctx.out(line);
-    }
     const stats = await pipeline.stats();
     const counts = STAGES.filter((s) => stats[s] > 0).map((s) => `${s} ${stats[s]}`);
-    ctx.out(
-      `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}${counts.length ? ` (all: ${counts.join(', ')})` : ''}`,
-    );
+    printRecords((line) => ctx.out(line), entries, {
+      json: values.json === true,
+      none: 'no pipeline entries found',
+      header: ['ENTRY', 'STAGE', 'FEEDBACK', 'CASE', 'SKILL DRAFT', 'REVIEWER', 'UPDATED'],
+      row: (entry) => [
+        entry.entryId,
+        entry.stage,
+        entry.feedbackId,
+        entry.case?.caseId ?? '-',
+        entry.skillDraftId ?? '-',
+        entry.reviewer ?? '-',
+        formatTime(entry.updatedAt),
+      ],
+      footer: `${count(entries.length, 'entry', 'entries')}${counts.length ? ` (all: ${counts.join(', ')})` : ''}`,
+    });
     return EXIT.ok;
   },
 };

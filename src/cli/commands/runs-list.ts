@@ -2,7 +2,7 @@ import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatAgo, formatTime } from '../format-time.js';
 import { choiceOption, stringOption } from '../option-values.js';
-import { textTable } from '../text-table.js';
+import { count, printRecords } from '../print-records.js';
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 
@@ -31,24 +31,20 @@ export const runsList: CliCommand = {
     const sessionId = stringOption(values, 'session');
     const { runs } = await ctx.stores();
     const list = (await runs.list({ status, sessionId })).sort((a, b) => b.createdAt - a.createdAt);
-    if (!values.json && list.length === 0) {
-      ctx.out('no runs found');
-      return EXIT.ok;
-    }
-    if (values.json) {
-      for (const run of list) ctx.out(JSON.stringify(run));
-      return EXIT.ok;
-    }
     const now = Date.now();
-    const rows = list.map((run) => [
-      run.runId,
-      runs.isStale(run, now) ? `${run.status} STALE` : run.status,
-      formatTime(run.createdAt),
-      formatAgo(run.heartbeatAt, now),
-      run.question,
-    ]);
-    for (const line of textTable(['RUN', 'STATUS', 'CREATED', 'HEARTBEAT', 'QUESTION'], rows)) ctx.out(line);
-    ctx.out(`${list.length} ${list.length === 1 ? 'run' : 'runs'}`);
+    printRecords((line) => ctx.out(line), list, {
+      json: values.json === true,
+      none: 'no runs found',
+      header: ['RUN', 'STATUS', 'CREATED', 'HEARTBEAT', 'QUESTION'],
+      row: (run) => [
+        run.runId,
+        runs.isStale(run, now) ? `${run.status} STALE` : run.status,
+        formatTime(run.createdAt),
+        formatAgo(run.heartbeatAt, now),
+        run.question,
+      ],
+      footer: count(list.length, 'run', 'runs'),
+    });
     return EXIT.ok;
   },
 };

@@ -1,0 +1,32 @@
+import { textTable } from './text-table.js';
+
+/** How a list command shows its records. */
+export interface RecordListing<T> {
+  /** `--json`: one record per line (NDJSON), nothing else. */
+  json: boolean;
+  /** The line printed when there is nothing to list. */
+  none: string;
+  header: string[];
+  row: (record: T) => string[];
+  /** The closing line under the table, e.g. a count. */
+  footer: string;
+}
+
+/** Prints records as NDJSON with `--json`, otherwise as a table and a footer, or one line saying there are none. */
+export function printRecords<T>(out: (line: string) => void, records: readonly T[], listing: RecordListing<T>): void {
+  if (listing.json) {
+    for (const record of records) out(JSON.stringify(record));
+    return;
+  }
+  if (records.length === 0) {
+    out(listing.none);
+    return;
+  }
+  for (const line of textTable(listing.header, records.map(listing.row))) out(line);
+  out(listing.footer);
+}
+
+/** `1 entry`, `2 entries`. */
+export function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
