@@ -9,7 +9,8 @@ import {
   PipelineStageSchema,
   ValidationError,
 } from '../../src/index.js';
-import { type ManualClock, manualClock, pipelineBackends } from './helpers.js';
+import { type ManualClock, manualClock } from '../helpers/manual-clock.js';
+import { pipelineBackends } from './helpers.js';
 
 const STAGES = PipelineStageSchema.options;
 const REVIEWED: PipelineStage[] = ['reviewed', 'merged', 'rejected'];

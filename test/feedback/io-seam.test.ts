@@ -1,21 +1,8 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FeedbackPipeline } from '../../src/feedback/index.js';
-import { nodeIO, type StorageIO } from '../../src/index.js';
+import { diskThatFills } from '../helpers/disk-that-fills.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
-
-/** The real file system, except that writes fail with ENOSPC while `full` is set. */
-function diskThatFills() {
-  const state = { full: false };
-  const io: StorageIO = {
-    ...nodeIO,
-    async writeAtomic(file, data, options) {
-      if (state.full) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-      return nodeIO.writeAtomic(file, data, options);
-    },
-  };
-  return { io, state };
-}
 
 describe('FeedbackPipeline with the io option', () => {
   it('makes a FeedbackPipeline advance fail with code IO on a full disk, changing no file', async () => {

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { IllegalTransitionError, NotFoundError, type ProjectMemoryStore, ValidationError } from '../../src/index.js';
-import { type ManualClock, manualClock, memoryBackends, projectEntry, worldEntry } from './helpers.js';
+import { type ManualClock, manualClock } from '../helpers/manual-clock.js';
+import { memoryBackends, projectEntry, worldEntry } from './helpers.js';
 
 const SECOND = 1000;
 const HOUR = 3600 * SECOND;
