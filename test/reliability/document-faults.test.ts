@@ -1,34 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import {
-  type DocumentFormat,
-  type DurableDocument,
-  openDocument,
-  StoreError,
-  StoreIOError,
-} from '../../src/storage/index.js';
+import { openDocument, StoreError, StoreIOError } from '../../src/storage/index.js';
+import { type ItemDoc, itemFormat } from '../helpers/item-format.js';
 import { tempDir } from '../helpers/tmp.js';
 import { describeOutcomes, type FaultCase, sweepFaults } from './fault-sweep.js';
 import { FaultyIO, strayTemps } from './faulty-io.js';
 
-const Item = z.object({ id: z.string(), n: z.number() });
-type Item = z.infer<typeof Item>;
-type Doc = DurableDocument<Item, { count: number }, string>;
-const format: DocumentFormat<Item, { count: number }, string> = {
-  version: 1,
-  entry: Item,
-  meta: z.object({ count: z.number() }),
-  logRow: z.string(),
-  keyOf: (item) => item.id,
-  emptyMeta: () => ({ count: 0 }),
-};
-
 const fileIn = (root: string) => path.join(root, 'doc.json');
-const open = (root: string, io: FaultyIO): Doc => openDocument(format, { file: fileIn(root), io });
+const open = (root: string, io: FaultyIO): ItemDoc => openDocument(itemFormat, { file: fileIn(root), io });
 
-function put(doc: Doc, id: string, n: number): Promise<number> {
+function put(doc: ItemDoc, id: string, n: number): Promise<number> {
   return doc.mutate((tx) => {
     tx.put(id, { id, n });
     tx.setMeta({ count: tx.meta.count + 1 });
@@ -37,18 +19,18 @@ function put(doc: Doc, id: string, n: number): Promise<number> {
   });
 }
 
-async function observe(doc: Doc) {
+async function observe(doc: ItemDoc) {
   const snap = await doc.read();
   return { meta: snap.meta, entries: [...snap.entries.values()], log: [...snap.log] };
 }
 
 function docCase(
-  prepare: (doc: Doc) => Promise<unknown>,
-  run: (doc: Doc) => Promise<unknown>,
-): FaultCase<Doc, unknown, FaultyIO> {
+  prepare: (doc: ItemDoc) => Promise<unknown>,
+  run: (doc: ItemDoc) => Promise<unknown>,
+): FaultCase<ItemDoc, unknown, FaultyIO> {
   return {
     prepare: async (root) => {
-      await prepare(openDocument(format, { file: fileIn(root) }));
+      await prepare(openDocument(itemFormat, { file: fileIn(root) }));
     },
     open,
     injector: () => new FaultyIO(),
@@ -161,7 +143,7 @@ describe('DurableDocument under injected disk faults', () => {
     fs.writeFileSync(fileIn(root), '{"schemaVersion":1,"rev":');
     const io = new FaultyIO();
     const warnings: string[] = [];
-    const doc = openDocument(format, {
+    const doc = openDocument(itemFormat, {
       file: fileIn(root),
       io,
       onCorrupt: 'quarantine',

@@ -1,21 +1,9 @@
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { z } from 'zod';
-import { type DocumentFormat, type DurableDocument, openDocument } from '../../src/storage/index.js';
+import { openDocument } from '../../src/storage/index.js';
+import { type Item, type ItemDoc, itemFormat } from '../helpers/item-format.js';
 import { checkModel, ModelError, type ModelSpec, runsFromEnv } from './model-run.js';
-
-const Item = z.object({ id: z.string(), n: z.number() });
-type Item = z.infer<typeof Item>;
-type Doc = DurableDocument<Item, { count: number }, string>;
-const format: DocumentFormat<Item, { count: number }, string> = {
-  version: 1,
-  entry: Item,
-  meta: z.object({ count: z.number() }),
-  logRow: z.string(),
-  keyOf: (item) => item.id,
-  emptyMeta: () => ({ count: 0 }),
-};
 
 type Op =
   | { t: 'put'; id: string; n: number }
@@ -39,10 +27,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(write, fc.record({ t: fc.constant('get' as
 
 // The contract of a DurableDocument, as a plain Map: mutations apply in order, a throwing one
 // changes nothing, a delete reports whether the key existed.
-const spec: ModelSpec<Op, Doc, Model> = {
+const spec: ModelSpec<Op, ItemDoc, Model> = {
   op,
   batchOp: write,
-  open: (root) => openDocument(format, root === undefined ? { memory: true } : { file: path.join(root, 'doc.json') }),
+  open: (root) =>
+    openDocument(itemFormat, root === undefined ? { memory: true } : { file: path.join(root, 'doc.json') }),
   model: () => ({ entries: new Map(), count: 0, log: [] }),
   async run(o, doc) {
     switch (o.t) {
