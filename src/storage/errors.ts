@@ -11,7 +11,8 @@ export type StoreErrorCode =
   | 'SEALED'
   | 'TOO_LARGE'
   | 'INVALID_ID'
-  | 'IO';
+  | 'IO'
+  | 'CLOSED';
 
 /** Base class of every error thrown by agent-stores. `code` is stable; messages are for people. */
 export class StoreError extends Error {
@@ -139,5 +140,12 @@ export class StoreIOError extends StoreError {
       : 'nothing was changed. Check disk space and permissions, then retry';
     super('IO', `${operation} ${file} failed (${code}); ${outcome}`, { cause });
     this.inDoubt = options.inDoubt ?? false;
+  }
+}
+
+/** The store (or the `createStores()` bundle it belongs to) was closed; open a new one to go on. */
+export class StoreClosedError extends StoreError {
+  constructor(readonly store: string) {
+    super('CLOSED', `${store} is closed: close() was called on it. Open a new instance to use the files again`);
   }
 }

@@ -1,4 +1,4 @@
-export { type Clock, nextStamp, systemClock } from './clock.js';
+export { type Clock, checkClockReading, MAX_CLOCK_MS, nextStamp, readClock, systemClock } from './clock.js';
 export {
   type DocumentAdapter,
   DurableDocument,
