@@ -124,9 +124,13 @@ export class InvalidIdError extends StoreError {
  * The disk refused a write or read (ENOSPC, EIO, EACCES…). Normally files were left as they were.
  * When `inDoubt` is true the new contents already replaced the file, but making that durable
  * failed (the directory sync): the change is visible now and may or may not survive a power loss.
+ * `errno` is the system's code (`ENOSPC` for a full disk, also when it took only part of the bytes;
+ * `ELOOP` for a symbolic link where the store keeps a file of its own).
  */
 export class StoreIOError extends StoreError {
   readonly inDoubt: boolean;
+  /** The system error code of the cause (`ENOSPC`, `EIO`, `ELOOP`…), when it had one. */
+  readonly errno: string | undefined;
 
   constructor(
     readonly file: string,
@@ -134,12 +138,19 @@ export class StoreIOError extends StoreError {
     cause: unknown,
     options: { inDoubt?: boolean } = {},
   ) {
-    const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
-    const outcome = options.inDoubt
-      ? 'the change is in the file but may not survive a power loss. Check the disk, then read the record again before retrying'
-      : 'nothing was changed. Check disk space and permissions, then retry';
-    super('IO', `${operation} ${file} failed (${code}); ${outcome}`, { cause });
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const where = (cause as NodeJS.ErrnoException | undefined)?.path;
+    const at = typeof where === 'string' && where !== file ? ` at ${where}` : '';
+    let outcome = 'nothing was changed. Check disk space and permissions, then retry';
+    if (options.inDoubt) {
+      outcome =
+        'the change is in the file but may not survive a power loss. Check the disk, then read the record again before retrying';
+    } else if (errno === 'ELOOP' || errno === 'EEXIST') {
+      outcome = `nothing was read or changed through it. agent-stores never reads or writes through a symbolic link (or anything else) in place of a file it creates; the link and its target were left alone. Replace the link with the file itself, or open the store on the real directory (the root directory may be a link)`;
+    }
+    super('IO', `${operation} ${file} failed (${errno ?? 'unknown'}${at}); ${outcome}`, { cause });
     this.inDoubt = options.inDoubt ?? false;
+    this.errno = errno;
   }
 }
 

@@ -8,7 +8,7 @@ export {
 } from './document.js';
 export * from './errors.js';
 export { assertValidId, ID_PATTERN, isValidId } from './ids.js';
-export { dirOf, type FileIdentity, nodeIO, type StorageIO, sameIdentity } from './io.js';
+export { dirOf, type FileIdentity, nodeIO, nodeIOWith, type StorageIO, sameIdentity, type WriteCalls } from './io.js';
 export {
   type CorruptionPolicy,
   type DocumentFormat,
