@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import type { DocumentAdapter, Snapshot } from './document.js';
@@ -134,7 +135,9 @@ function writeList(out: Buffer, start: number, lines: readonly Buffer[]): number
  * one `stat` revalidates. A file that cannot be read is never overwritten.
  */
 export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
-  readonly file: string;
+  #file: string;
+  /** Whether the directory's symbolic links (a root that is a link) have been resolved. */
+  #dirResolved = false;
   readonly #format: DocumentFormat<E, M, L>;
   readonly #io: StorageIO;
   readonly #onCorrupt: CorruptionPolicy;
@@ -148,12 +151,33 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
   #tempsSwept = false;
 
   constructor(options: JsonFileOptions<E, M, L>) {
-    this.file = path.resolve(options.file);
+    this.#file = path.resolve(options.file);
+    this.#resolveDir();
     this.#format = options.format;
     this.#io = options.io ?? nodeIO;
     this.#onCorrupt = options.onCorrupt ?? 'throw';
     this.#onWarning = options.onWarning;
     this.#lockOptions = options.lock;
+  }
+
+  /** The store's file, with the links of its directory resolved once the directory exists. */
+  get file(): string {
+    return this.#file;
+  }
+
+  /**
+   * Resolves the directory once, when the store opens (or once it has created it): the root may
+   * be a symbolic link (people do that), and every later open then goes to the same place even if
+   * the link changes. The file itself is never followed: reads and writes refuse a link there.
+   */
+  #resolveDir(): void {
+    if (this.#dirResolved) return;
+    try {
+      this.#file = path.join(fs.realpathSync(path.dirname(this.#file)), path.basename(this.#file));
+      this.#dirResolved = true;
+    } catch {
+      // Not there yet: created (and resolved) on the first write.
+    }
   }
 
   async lock(): Promise<() => Promise<void>> {
@@ -251,6 +275,7 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
       throw new StoreIOError(path.dirname(this.file), 'creating the directory', error);
     }
     this.#dirReady = true;
+    this.#resolveDir();
   }
 
   async #parse(identity: FileIdentity | undefined, locked: boolean): Promise<Snapshot<E, M, L>> {

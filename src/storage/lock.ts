@@ -35,6 +35,8 @@ interface OwnerRecord {
 
 const HOST = os.hostname();
 const OWNER_FILE = 'owner.json';
+/** The owner record is created exclusively ('wx': O_EXCL, which never follows a link at the name). */
+const CREATE_OWNER = 'wx';
 
 /** Removes a lock directory with its owner record: two calls, where a recursive `rm` makes seven. */
 function removeLockDir(dir: string): void {
@@ -67,13 +69,37 @@ function synchronously<A extends unknown[], R>(call: (...args: A) => R) {
   };
 }
 
+/**
+ * Takes the lock directory. Something other than a directory already at its path (a planted
+ * symbolic link above all) is refused with ELOOP, never stat'ed through, waited on or removed:
+ * proper-lockfile would otherwise take the link's target for a stale lock and clear it.
+ */
+function makeLockDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir);
+  } catch (error) {
+    if (
+      (error as NodeJS.ErrnoException).code === 'EEXIST' &&
+      !fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()
+    ) {
+      throw Object.assign(new Error(`ELOOP: not a lock directory (a symbolic link?), mkdir '${dir}'`), {
+        code: 'ELOOP',
+        syscall: 'mkdir',
+        path: dir,
+      });
+    }
+    throw error;
+  }
+}
+
 // proper-lockfile takes and checks the lock with mkdir and stat, and removes it with rmdir; ours
 // holds an owner record, so it is removed whole. Each is a short metadata call, made
 // synchronously: a lock taken and released for every write cost about ten thread-pool round trips.
+// `lstat`, not `stat`: nothing here follows a link.
 const lockFs = {
   ...fs,
-  mkdir: synchronously((dir: string) => fs.mkdirSync(dir)),
-  stat: synchronously((file: string) => fs.statSync(file)),
+  mkdir: synchronously(makeLockDir),
+  stat: synchronously((file: string) => fs.lstatSync(file)),
   rmdir: synchronously(removeLockDir),
   rmdirSync: removeLockDir,
 };
@@ -109,7 +135,7 @@ const OWNERLESS_DEAD_MS = 3_000;
 
 function isOwnerlessAndOld(lockDir: string): boolean {
   try {
-    return Date.now() - fs.statSync(lockDir).mtimeMs > OWNERLESS_DEAD_MS;
+    return Date.now() - fs.lstatSync(lockDir).mtimeMs > OWNERLESS_DEAD_MS;
   } catch {
     return false;
   }
@@ -182,7 +208,9 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
       // Writing the owner record changes the directory's mtime, which proper-lockfile reads as
       // someone else touching the lock at its next refresh: put the mtime back as it was.
       const { atime, mtime } = fs.statSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, OWNER_FILE), JSON.stringify({ pid: process.pid, host: HOST }));
+      fs.writeFileSync(path.join(lockDir, OWNER_FILE), JSON.stringify({ pid: process.pid, host: HOST }), {
+        flag: CREATE_OWNER,
+      });
       fs.utimesSync(lockDir, atime, mtime);
       let released = false;
       return {
