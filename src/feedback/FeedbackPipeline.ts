@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
+import { type Clock, nextStamp, readClock, systemClock } from '../storage/clock.js';
 import type { DurableDocument } from '../storage/document.js';
 import { ConflictError, IllegalTransitionError, NotFoundError } from '../storage/errors.js';
 import type { StorageIO } from '../storage/io.js';
@@ -63,8 +63,6 @@ const pipelineFormat: DocumentFormat<FeedbackPipelineEntry, PipelineMeta, never>
   emptyMeta: () => ({ highWater: 0 }),
 };
 
-const TimeSchema = z.number().finite().nonnegative();
-
 /** A deep copy by hand: `get()` is a hot path and this is several times faster than `structuredClone`. */
 function copyEntry(entry: FeedbackPipelineEntry): FeedbackPipelineEntry {
   const copy = { ...entry, history: entry.history.map((row) => ({ ...row })) };
@@ -106,6 +104,7 @@ export class FeedbackPipeline {
    * @throws ConflictError when an entry with this `entryId` exists.
    */
   async create(input: PipelineCreateInput): Promise<FeedbackPipelineEntry> {
+    this.#doc.checkOpen();
     const { entryId, feedbackId } = parseInput(PipelineCreateInputSchema, input, 'pipeline entry');
     const created = await this.#doc.mutate((tx) => {
       if (tx.has(entryId)) {
@@ -140,6 +139,7 @@ export class FeedbackPipeline {
    * @throws IllegalTransitionError when the table does not allow the move (terminal stages allow none).
    */
   async advance(entryId: string, change: PipelineAdvanceInput): Promise<FeedbackPipelineEntry> {
+    this.#doc.checkOpen();
     checkId(entryId);
     const input = parseInput(PipelineAdvanceInputSchema, change, 'pipeline advance');
     const advanced = await this.#doc.mutate((tx) => {
@@ -163,6 +163,7 @@ export class FeedbackPipeline {
 
   /** A copy of the entry, or `undefined` when there is none with this id. */
   async get(entryId: string): Promise<FeedbackPipelineEntry | undefined> {
+    this.#doc.checkOpen();
     checkId(entryId);
     const entry = (await this.#doc.read()).entries.get(entryId);
     return entry && copyEntry(entry);
@@ -173,6 +174,7 @@ export class FeedbackPipeline {
    * @returns `true` when it existed, `false` when there was nothing to remove (nothing is written then).
    */
   async remove(entryId: string): Promise<boolean> {
+    this.#doc.checkOpen();
     checkId(entryId);
     // Through the queue even when absent now: a create issued just before must not be overtaken.
     // The document writes nothing when the entry is not there.
@@ -181,6 +183,7 @@ export class FeedbackPipeline {
 
   /** Copies of the entries (only those at `stage`, when given), newest `updatedAt` first. */
   async list(query: PipelineListQuery = {}): Promise<FeedbackPipelineEntry[]> {
+    this.#doc.checkOpen();
     const { stage } = parseInput(PipelineListQuerySchema, query, 'list query');
     const out: FeedbackPipelineEntry[] = [];
     for (const entry of (await this.#doc.read()).entries.values()) {
@@ -191,14 +194,27 @@ export class FeedbackPipeline {
 
   /** How many entries are at each stage; every stage is present, with 0 when none. */
   async stats(): Promise<PipelineStats> {
+    this.#doc.checkOpen();
     const stats = Object.fromEntries(PipelineStageSchema.options.map((stage) => [stage, 0])) as PipelineStats;
     for (const entry of (await this.#doc.read()).entries.values()) stats[entry.stage]++;
     return stats;
   }
 
-  /** The next `updatedAt`: the clock's time, or one more than the highest stamp the file has held. */
+  /**
+   * Closes the pipeline: idempotent; resolves once the writes in flight settled and the file's
+   * watch descriptor is released. Afterwards every method rejects with `StoreClosedError`.
+   */
+  close(): Promise<void> {
+    return this.#doc.close();
+  }
+
+  /**
+   * The next `updatedAt`: the clock's time, or one more than the highest stamp the file has held.
+   * The reading is checked first (whole epoch ms up to the year 9999): a clock that once returns
+   * 1e20 must not become the high-water mark every later stamp has to exceed.
+   */
   #stamp(meta: PipelineMeta): number {
-    return nextStamp(meta.highWater, parseInput(TimeSchema, this.#clock(), 'clock() result'));
+    return nextStamp(meta.highWater, readClock(this.#clock));
   }
 }
 

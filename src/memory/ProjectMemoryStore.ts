@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Clock, systemClock } from '../storage/clock.js';
+import { type Clock, checkClockReading, readClock, systemClock } from '../storage/clock.js';
 import type { DurableDocument } from '../storage/document.js';
 import { IllegalTransitionError, NotFoundError } from '../storage/errors.js';
 import type { StorageIO } from '../storage/io.js';
@@ -79,7 +79,6 @@ const projectMemoryFormat: DocumentFormat<ProjectMemoryEntry, MemoryMeta, Memory
 };
 
 const SCOPE_RANK: Record<string, number> = { session: 0, project: 1, world: 2 };
-const TimeSchema = z.number().finite().nonnegative();
 
 function copyEvidence(evidence: MemoryEvidence): MemoryEvidence {
   return evidence.range ? { ...evidence, range: { ...evidence.range } } : { ...evidence };
@@ -138,6 +137,7 @@ export class ProjectMemoryStore {
    *   `skill_eval_pass`.
    */
   async save(entry: ProjectMemoryInput): Promise<ProjectMemoryEntry> {
+    this.#doc.checkOpen();
     const input = parseInput(ProjectMemoryInputSchema, entry, 'memory entry');
     const stored: ProjectMemoryEntry = { ...input, createdAt: input.createdAt ?? this.#now() };
     await this.#doc.mutate((tx) => tx.put(stored.entryId, stored));
@@ -146,6 +146,7 @@ export class ProjectMemoryStore {
 
   /** A copy of the entry, or `undefined` when there is none with this id. */
   async get(entryId: string): Promise<ProjectMemoryEntry | undefined> {
+    this.#doc.checkOpen();
     checkId(entryId);
     const entry = (await this.#doc.read()).entries.get(entryId);
     return entry && copyEntry(entry);
@@ -156,6 +157,7 @@ export class ProjectMemoryStore {
    * @returns `true` when it existed, `false` when there was nothing to remove (nothing is written then).
    */
   async remove(entryId: string): Promise<boolean> {
+    this.#doc.checkOpen();
     checkId(entryId);
     // Through the queue even when absent now: a save issued just before must not be overtaken.
     // The document writes nothing when the entry is not there.
@@ -168,6 +170,7 @@ export class ProjectMemoryStore {
    * are not added); `anyOfTags` keeps entries with at least one of the tags (an empty list filters nothing).
    */
   async list(query: MemoryListQuery = {}): Promise<ProjectMemoryEntry[]> {
+    this.#doc.checkOpen();
     const { scope, projectKey, anyOfTags } = parseInput(MemoryListQuerySchema, query, 'list query');
     const tags = anyOfTags?.length ? new Set(anyOfTags) : undefined;
     const out: ProjectMemoryEntry[] = [];
@@ -194,6 +197,7 @@ export class ProjectMemoryStore {
    * @throws ValidationError when `topK` is not a positive integer or a filter has the wrong type.
    */
   async recall(query: MemoryRecallQuery = {}): Promise<MemoryRecallHit[]> {
+    this.#doc.checkOpen();
     const { scope, projectKey, tags, topK } = parseInput(MemoryRecallQuerySchema, query, 'recall query');
     const wanted = tags?.length ? new Set(tags) : undefined;
     const hits: { entry: ProjectMemoryEntry; score: number }[] = [];
@@ -232,6 +236,7 @@ export class ProjectMemoryStore {
    * @throws IllegalTransitionError when `fromScope` is not the entry's scope, or `toScope` is below it.
    */
   async promote(entryId: string, policy: MemoryPromotionRequest): Promise<ProjectMemoryEntry> {
+    this.#doc.checkOpen();
     checkId(entryId);
     const request = parseInput(MemoryPromotionRequestSchema, policy, 'promotion policy');
     const now = this.#now();
@@ -266,11 +271,13 @@ export class ProjectMemoryStore {
 
   /** Copies of every promotion audit row, oldest first, including those of removed entries. */
   async promotionAudit(): Promise<MemoryAuditRow[]> {
+    this.#doc.checkOpen();
     return (await this.#doc.read()).log.map(copyAuditRow);
   }
 
   /** How many entries each scope holds. */
   async stats(): Promise<ProjectMemoryStats> {
+    this.#doc.checkOpen();
     const stats: ProjectMemoryStats = { project: 0, world: 0 };
     for (const entry of (await this.#doc.read()).entries.values()) stats[entry.scope]++;
     return stats;
@@ -289,9 +296,10 @@ export class ProjectMemoryStore {
    * @throws NotFoundError when there is no such entry.
    */
   async applyFeedback(entryId: string, rating: 'positive' | 'negative', now?: number): Promise<MemoryStatus> {
+    this.#doc.checkOpen();
     checkId(entryId);
     parseInput(FeedbackRatingSchema, rating, 'rating');
-    const at = now === undefined ? this.#now() : parseInput(TimeSchema, now, 'feedback time');
+    const at = now === undefined ? this.#now() : checkClockReading(now, 'feedback time');
     return this.#doc.mutate((tx) => {
       const entry = tx.get(entryId);
       if (!entry) throw new NotFoundError('memory entry', entryId);
@@ -308,7 +316,8 @@ export class ProjectMemoryStore {
    * @returns how many entries were confirmed.
    */
   async sweepAutoConfirm(now?: number): Promise<number> {
-    const at = now === undefined ? this.#now() : parseInput(TimeSchema, now, 'sweep time');
+    this.#doc.checkOpen();
+    const at = now === undefined ? this.#now() : checkClockReading(now, 'sweep time');
     const due = (entry: ProjectMemoryEntry) =>
       entry.status === 'provisional' && at - entry.createdAt > DISPUTE_WINDOW_MS;
     // Through the queue, in issue order; the document writes nothing when no entry is due.
@@ -319,9 +328,17 @@ export class ProjectMemoryStore {
     });
   }
 
-  /** The clock's time, checked: a broken clock must not put an unreadable value in the file. */
+  /**
+   * Closes the store: idempotent; resolves once the writes in flight settled and the file's watch
+   * descriptor is released. Afterwards every method rejects with `StoreClosedError`.
+   */
+  close(): Promise<void> {
+    return this.#doc.close();
+  }
+
+  /** The clock's time, checked before anything is written: whole epoch ms up to the year 9999. */
   #now(): number {
-    return parseInput(TimeSchema, this.#clock(), 'clock() result');
+    return readClock(this.#clock);
   }
 }
 

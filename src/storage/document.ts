@@ -1,4 +1,5 @@
 import { StoreError, StoreIOError } from './errors.js';
+import { Lifecycle } from './lifecycle.js';
 
 /**
  * One immutable version of a store's document: keyed entries, a small `meta` object and an
@@ -26,6 +27,8 @@ export interface DocumentAdapter<E, M, L> {
   load(locked: boolean): Promise<Snapshot<E, M, L>>;
   /** Persists `next` durably; on failure the stored version is unchanged. */
   write(next: Snapshot<E, M, L>): Promise<void>;
+  /** Releases what the adapter holds between operations (a watch's descriptor). */
+  close?(): void | Promise<void>;
 }
 
 /** The view of the document a mutation works on. Changes become visible only if the mutation returns. */
@@ -166,20 +169,44 @@ class Overlay<E, M, L> implements Transaction<E, M, L> {
  */
 export class DurableDocument<E, M, L> {
   readonly #adapter: DocumentAdapter<E, M, L>;
+  readonly #life: Lifecycle;
   #queue: Pending<E, M, L>[] = [];
   #flushing = false;
 
-  constructor(adapter: DocumentAdapter<E, M, L>) {
+  /** @param store - how a {@link StoreClosedError} names the store after {@link DurableDocument.close}. */
+  constructor(adapter: DocumentAdapter<E, M, L>, store = 'the store') {
     this.#adapter = adapter;
+    this.#life = new Lifecycle(store);
+  }
+
+  /**
+   * Throws {@link StoreClosedError} once the document was closed: a store method's first line, so
+   * that a closed store says so before it looks at the input.
+   */
+  checkOpen(): void {
+    this.#life.check();
+  }
+
+  /**
+   * Closes the document: idempotent; resolves once every read and mutation already issued settled
+   * and the file's watch descriptor is released. Afterwards `read()` and `mutate()` reject with
+   * {@link StoreClosedError}.
+   */
+  close(): Promise<void> {
+    return this.#life.close(() => this.#adapter.close?.());
   }
 
   /** The current snapshot, revalidated against the file (one `stat` when nothing changed). */
   read(): Promise<Snapshot<E, M, L>> {
-    return this.#adapter.load(false);
+    return this.#life.run(() => this.#adapter.load(false));
   }
 
   /** Applies `mutation` durably; resolves with its result once the change is on disk. */
   mutate<R>(mutation: Mutation<E, M, L, R>): Promise<R> {
+    return this.#life.run(() => this.#enqueue(mutation));
+  }
+
+  #enqueue<R>(mutation: Mutation<E, M, L, R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#queue.push({ mutation, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#flushing) {

@@ -18,6 +18,7 @@ export {
   MemoryAdapter,
   type StoreWarning,
 } from './json-file.js';
+export { Lifecycle } from './lifecycle.js';
 export { acquireLock, type HeldLock, type LockOptions, lockPathOf } from './lock.js';
 export { type DocumentLocation, openDocument } from './open-document.js';
 export { parseInput, toJsonText } from './validate.js';

@@ -20,8 +20,8 @@ export interface FileWatch {
   readonly identity: FileIdentity;
   /** True while the watched version is unchanged and still linked; false as soon as in doubt. */
   unchanged(): boolean;
-  /** Releases the handle. Idempotent. */
-  close(): void;
+  /** Releases the handle. Idempotent. A returned promise resolves once the handle is closed. */
+  close(): void | Promise<void>;
 }
 
 /**
@@ -221,12 +221,12 @@ let openWatches = 0;
 
 // Closed in the thread pool: when the watched version was replaced, this close is what frees it,
 // and freeing a file of megabytes takes milliseconds the event loop should not wait for.
-function closeWatchFd(fd: number): void {
+function closeWatchFd(fd: number): Promise<void> {
   openWatches--;
-  fs.close(fd, () => {});
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
 }
 
-const watchCloser = new FinalizationRegistry<number>(closeWatchFd);
+const watchCloser = new FinalizationRegistry<number>((fd) => void closeWatchFd(fd));
 
 /**
  * A watch by an open descriptor. A writer replaces the file by renaming a new one over it, which
@@ -265,11 +265,12 @@ class DescriptorWatch implements FileWatch {
     );
   }
 
-  close(): void {
-    if (this.#fd === undefined) return;
+  close(): Promise<void> {
+    if (this.#fd === undefined) return Promise.resolve();
     watchCloser.unregister(this);
-    closeWatchFd(this.#fd);
+    const closed = closeWatchFd(this.#fd);
     this.#fd = undefined;
+    return closed;
   }
 }
 

@@ -239,6 +239,13 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
     this.#setCache({ identity, snapshot: next });
   }
 
+  /** Drops the cache and its watch; resolves once the watch's descriptor is closed. */
+  async close(): Promise<void> {
+    const watch = this.#cached?.watch;
+    this.#cached = undefined;
+    await watch?.close();
+  }
+
   /** Replaces the cache; a snapshot read from (or written to) the file gets a watch on that version. */
   #setCache(next: Cached<E, M, L> | undefined): void {
     this.#cached?.watch?.close();

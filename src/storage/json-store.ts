@@ -37,14 +37,18 @@ export function openStoreDocument<E, M, L>(
   store: string,
   holds: string,
 ): DurableDocument<E, M, L> {
-  if (openingInMemory) return openDocument(format, { memory: true });
+  if (openingInMemory) return openDocument(format, { memory: true }, store);
   if (typeof options?.path !== 'string' || options.path === '') {
     throw new ValidationError(`${store} needs a path: the JSON file to keep ${holds} in`);
   }
-  return openDocument(format, {
-    file: options.path,
-    onCorrupt: options.onCorrupt,
-    onWarning: options.onWarning,
-    io: options.io,
-  });
+  return openDocument(
+    format,
+    {
+      file: options.path,
+      onCorrupt: options.onCorrupt,
+      onWarning: options.onWarning,
+      io: options.io,
+    },
+    store,
+  );
 }
