@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { z } from 'zod';
 import type { DocumentAdapter, Snapshot } from './document.js';
 import { CorruptStoreError, type StoreError, StoreIOError } from './errors.js';
@@ -84,19 +85,47 @@ class Serializer {
   document(version: number, snapshot: Snapshot<unknown, unknown, unknown>): Buffer {
     const entries = Array.from(snapshot.entries.values(), (entry) => this.line(entry));
     const log = snapshot.log.map((row) => this.line(row));
-    const head = Buffer.from(
-      `{"schemaVersion":${version},"rev":${snapshot.rev},\n"meta":${JSON.stringify(snapshot.meta)},\n"entries":[`,
-    );
-    const size = head.length + listSize(entries) + BETWEEN.length + listSize(log) + TAIL.length;
+    const prefix = Buffer.from(`{"schemaVersion":${version},"rev":${snapshot.rev},`);
+    const head = Buffer.from(`\n"meta":${JSON.stringify(snapshot.meta)},\n"entries":[`);
+    const body = prefix.length + CHECKSUM_FIELD_BYTES;
+    const size = body + head.length + listSize(entries) + BETWEEN.length + listSize(log) + TAIL.length;
     const out = Buffer.allocUnsafe(size);
-    out.set(head, 0);
-    let offset = head.length;
+    out.set(prefix, 0);
+    out.set(head, body);
+    let offset = body + head.length;
     offset = writeList(out, offset, entries);
     out.set(BETWEEN, offset);
     offset = writeList(out, offset + BETWEEN.length, log);
     out.set(TAIL, offset);
+    out.write(checksumField(crc32(out.subarray(body), crc32(prefix))), prefix.length, 'latin1');
     return out;
   }
+}
+
+/**
+ * A document's checksum: CRC-32 of every byte of the file except the `"crc32":"…",` field itself,
+ * written right after `rev` in the first line. It catches what JSON.parse cannot: a flipped bit
+ * inside a string or a number that still parses (CRC-32 detects every error of up to 32
+ * consecutive bits). It is not a signature: someone editing the file by hand removes the key, and
+ * a file without it (older versions, the legacy implementation, hand-edited) reads as before.
+ */
+const CHECKSUM_FIELD_BYTES = '"crc32":"00000000",'.length;
+const CHECKSUM_IN_HEAD = /^\{"schemaVersion":\d{1,10},"rev":\d{1,16},("crc32":"([0-9a-f]{8})",)/;
+
+function checksumField(crc: number): string {
+  return `"crc32":"${crc.toString(16).padStart(8, '0')}",`;
+}
+
+/** Why `bytes` do not match the checksum in their first line, or `undefined` when they do or have none. */
+export function checksumMismatch(bytes: Buffer): string | undefined {
+  const match = CHECKSUM_IN_HEAD.exec(bytes.subarray(0, 96).toString('latin1'));
+  if (!match) return undefined;
+  const field = match[1]!;
+  const at = match[0].length - field.length;
+  const actual = crc32(bytes.subarray(at + field.length), crc32(bytes.subarray(0, at)));
+  const expected = Number.parseInt(match[2]!, 16);
+  if (actual === expected) return undefined;
+  return `its bytes do not match the checksum of their first line (crc32 ${match[2]}, the bytes give ${actual.toString(16).padStart(8, '0')}): the disk returned other bytes than were written. If you edited the file by hand, remove the "crc32" key`;
 }
 
 const BETWEEN = Buffer.from('],\n"log":[');
@@ -300,6 +329,8 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
       return snapshot;
     }
     try {
+      const damaged = checksumMismatch(bytes);
+      if (damaged !== undefined) throw new CorruptStoreError(this.file, damaged);
       const snapshot = this.#decode(bytes);
       // If the file moved on while we read it, do not cache: the next read parses again.
       this.#setCache(sameIdentity(identity, readIdentity) ? { identity: readIdentity, snapshot } : undefined);

@@ -39,6 +39,7 @@ function docCase(
     probe: (doc) => put(doc, 'probe', 99),
     // writeAtomic renames the temp file over the target: past it, the change is on disk.
     committedAfter: ['writeAtomic'],
+    detectsDamage: true,
   };
 }
 

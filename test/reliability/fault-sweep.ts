@@ -1,7 +1,16 @@
 import { expect } from 'vitest';
-import { StoreError } from '../../src/storage/index.js';
+import { CorruptStoreError, StoreError } from '../../src/storage/index.js';
 import { tempDir } from '../helpers/tmp.js';
-import { FAULT_KINDS, type FaultInjector, type FaultKind, filesWithoutStrays, type IOCall } from './faulty-io.js';
+import {
+  DAMAGE_KINDS,
+  FAULT_KINDS,
+  type FaultInjector,
+  type FaultKind,
+  filesWithoutStrays,
+  type IOCall,
+  isDamage,
+  WRITE_FAULT_KINDS,
+} from './faulty-io.js';
 
 /**
  * One operation of one store, described so that {@link sweepFaults} can replay it with a fault at
@@ -35,6 +44,12 @@ export interface FaultCase<S, T, I extends FaultInjector = FaultInjector> {
    * operation over several records that is atomic per record only.
    */
   partial?(seen: T, before: T, after: T, kind: FaultKind): boolean;
+  /**
+   * The store checks its file's bytes (a checksum): sweep {@link DAMAGE_KINDS} at every
+   * `writeAtomic` too, and require a fresh store to refuse the damaged file with
+   * CorruptStoreError (or, where the damage missed every byte that matters, to show the new state).
+   */
+  detectsDamage?: boolean;
 }
 
 /** What one injected fault did. */
@@ -43,8 +58,11 @@ export interface FaultOutcome {
   step: IOCall['step'];
   file: string;
   kind: FaultKind;
-  /** `unchanged`: rejected, old state; `in-doubt`: rejected but the change persisted; `absorbed`: resolved. */
-  result: 'unchanged' | 'in-doubt' | 'absorbed' | 'not-reached';
+  /**
+   * `unchanged`: rejected, old state; `in-doubt`: rejected but the change persisted; `absorbed`:
+   * resolved; `detected`: the disk damaged the bytes and a fresh store refused them (CORRUPT).
+   */
+  result: 'unchanged' | 'in-doubt' | 'absorbed' | 'not-reached' | 'detected';
   /** The files were byte-for-byte as before (ignoring stray temp files and lock dirs). */
   bytesUnchanged: boolean;
   errorCode?: string;
@@ -54,12 +72,13 @@ const ERRNO_KINDS: readonly FaultKind[] = ['ENOSPC', 'EIO', 'EACCES'];
 
 /**
  * Every step gets a crash and one errno fault, the errno rotating over the steps (the store
- * handles ENOSPC, EIO and EACCES alike, and this halves the suite's time). `FAULTS_ALL=1`: every
- * kind at every step.
+ * handles ENOSPC, EIO and EACCES alike, and this halves the suite's time); a file write also gets
+ * a short write. `FAULTS_ALL=1`: every kind at every step.
  */
-function defaultKinds(index: number): readonly FaultKind[] {
-  if (process.env.FAULTS_ALL) return FAULT_KINDS;
-  return [ERRNO_KINDS[index % ERRNO_KINDS.length]!, 'crash'];
+function defaultKinds(index: number, call: IOCall): readonly FaultKind[] {
+  const writes = call.step === 'writeAtomic' ? WRITE_FAULT_KINDS : [];
+  if (process.env.FAULTS_ALL) return [...FAULT_KINDS, ...writes];
+  return [ERRNO_KINDS[index % ERRNO_KINDS.length]!, 'crash', ...writes];
 }
 
 async function settle(promise: Promise<unknown>): Promise<{ ok: true } | { ok: false; error: unknown }> {
@@ -80,7 +99,7 @@ async function settle(promise: Promise<unknown>): Promise<{ ok: true } | { ok: f
  */
 export async function sweepFaults<S, T, I extends FaultInjector>(
   c: FaultCase<S, T, I>,
-  kindsAt: (index: number) => readonly FaultKind[] = defaultKinds,
+  kindsAt: (index: number, call: IOCall) => readonly FaultKind[] = defaultKinds,
 ): Promise<FaultOutcome[]> {
   // Dry run: the trace of calls, and the states before and after.
   const root0 = tempDir('agent-stores-fault-');
@@ -99,7 +118,8 @@ export async function sweepFaults<S, T, I extends FaultInjector>(
 
   const outcomes: FaultOutcome[] = [];
   for (const [index, call] of trace.entries()) {
-    for (const kind of kindsAt(index)) {
+    const damage = c.detectsDamage && call.step === 'writeAtomic' ? DAMAGE_KINDS : [];
+    for (const kind of [...kindsAt(index, call), ...damage]) {
       const where = `fault ${kind} at step ${index} (${call.step} ${call.file})`;
       const root = tempDir('agent-stores-fault-');
       await c.prepare(root);
@@ -111,6 +131,30 @@ export async function sweepFaults<S, T, I extends FaultInjector>(
       const outcome = await settle(c.run(store));
       const fired = io.fired.length > 0;
       io.heal();
+
+      if (isDamage(kind)) {
+        // Every call reported success, so the operation may resolve; what matters is what a
+        // reader makes of the bytes: refused as corrupt, or (damage that missed) the new state.
+        const fresh = await c.open(root, c.injector());
+        const read = await settle(c.observe(fresh));
+        await c.close?.(fresh);
+        const refused = !read.ok && read.error instanceof CorruptStoreError;
+        let intact = false;
+        if (read.ok) intact = isDeepEqual(await c.observe(await c.open(root, c.injector())), after);
+        expect(refused || intact, `${where}: damaged bytes were served as data`).toBe(true);
+        if (!read.ok && !refused) throw read.error;
+        await c.close?.(store);
+        outcomes.push({
+          index,
+          step: call.step,
+          file: call.file,
+          kind,
+          result: refused ? 'detected' : outcome.ok ? 'absorbed' : 'unchanged',
+          bytesUnchanged: false,
+          ...(refused ? { errorCode: 'CORRUPT' } : {}),
+        });
+        continue;
+      }
 
       // A fresh process opening the root sees all or nothing of the change.
       const fresh = await c.open(root, c.injector());

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type FileIdentity, nodeIO, type StorageIO } from '../../src/storage/index.js';
+import { type FileIdentity, nodeIO, nodeIOWith, type StorageIO } from '../../src/storage/index.js';
 
 /** A step of the storage core's file access: one method of {@link StorageIO}. */
 export type IOStep = keyof StorageIO;
@@ -8,12 +8,55 @@ export type IOStep = keyof StorageIO;
 /**
  * What goes wrong. The errno kinds throw a Node-style error with that `code`; `crash` models a
  * process dying in the middle of the step: for `writeAtomic` it leaves a half-written temp file
- * next to the target (as write-file-atomic would after a kill between writing and renaming) and
- * throws, so the target is never replaced.
+ * next to the target (as a kill between writing and renaming would) and throws, so the target is
+ * never replaced. The others apply to `writeAtomic` only, and model what a disk does to bytes
+ * (see {@link WRITE_FAULT_KINDS}, {@link DAMAGE_KINDS}).
  */
-export type FaultKind = 'ENOSPC' | 'EIO' | 'EACCES' | 'crash';
+export type FaultKind = 'ENOSPC' | 'EIO' | 'EACCES' | 'crash' | 'short-write' | DamageKind;
 
+/** Bytes that land on disk other than they were written, while every call reports success. */
+export type DamageKind = 'zeroed-range' | 'flipped-byte';
+
+/** Faults any step can have. */
 export const FAULT_KINDS: readonly FaultKind[] = ['ENOSPC', 'EIO', 'EACCES', 'crash'];
+
+/**
+ * Faults of a file write: `short-write` is the kernel's answer on a nearly full disk, the real
+ * replace's first `write(2)` takes half the bytes and reports the short count, the next fails
+ * with ENOSPC (the seam runs the production replace over that disk, so its handling is tested).
+ */
+export const WRITE_FAULT_KINDS: readonly FaultKind[] = ['short-write'];
+
+/**
+ * Damage no call reports: `zeroed-range` a 512-byte block of the written file reads back as zeros
+ * (a lost or misdirected write), `flipped-byte` one bit of one byte is flipped (bit rot, a bad
+ * cable). A store must then refuse the file (CorruptStoreError), never serve other data.
+ */
+export const DAMAGE_KINDS: readonly DamageKind[] = ['zeroed-range', 'flipped-byte'];
+
+export function isDamage(kind: FaultKind): kind is DamageKind {
+  return (DAMAGE_KINDS as readonly string[]).includes(kind);
+}
+
+/** `bytes` with `kind` of damage at `where` (0..1 of the length): a copy, the input is left alone. */
+export function damage(bytes: Uint8Array, kind: DamageKind, where: number): Buffer {
+  const out = Buffer.from(bytes);
+  const at = Math.min(out.length - 1, Math.max(0, Math.floor(out.length * where)));
+  if (kind === 'flipped-byte') out[at] = out[at]! ^ 0x04;
+  else out.fill(0, at - (at % 512), Math.min(out.length, at - (at % 512) + 512));
+  return out;
+}
+
+/** A replace over a disk whose first write takes half the bytes and whose next one fails with ENOSPC. */
+function shortWriteDisk(): StorageIO {
+  let writes = 0;
+  return nodeIOWith({
+    write(fd, buffer, offset, length) {
+      if (writes++ > 0) throw errnoError('ENOSPC', 'write', `fd ${fd}`);
+      return fs.writeSync(fd, buffer, offset, Math.max(1, Math.floor(length / 2)));
+    },
+  });
+}
 
 /** One call the wrapped code made, in order. */
 export interface IOCall {
@@ -32,6 +75,8 @@ export interface FaultInjector {
   failAt(offset: number, kind: FaultKind): unknown;
   heal(): unknown;
 }
+
+type AlwaysKind = 'ENOSPC' | 'EIO' | 'EACCES';
 
 interface ArmedFault {
   /** The fault fires on the call with this sequence number (see {@link FaultyIO.calls}). */
@@ -84,12 +129,15 @@ export class FaultyIO implements StorageIO, FaultInjector {
   }
 
   /** Fails every call from now on, until {@link FaultyIO.heal} (a full disk, a read-only mount). */
-  failAll(kind: Exclude<FaultKind, 'crash'>, steps?: readonly IOStep[]): this {
+  failAll(kind: AlwaysKind, steps?: readonly IOStep[]): this {
     this.#always = { kind, steps };
     return this;
   }
 
-  #always: { kind: Exclude<FaultKind, 'crash'>; steps: readonly IOStep[] | undefined } | undefined;
+  #always: { kind: AlwaysKind; steps: readonly IOStep[] | undefined } | undefined;
+
+  /** Where in the file a damage fault strikes, 0..1 of its length. @defaultValue 0.5 */
+  damageAt = 0.5;
 
   /** Disarms every fault: the disk works again. */
   heal(): this {
@@ -120,7 +168,8 @@ export class FaultyIO implements StorageIO, FaultInjector {
 
   #throw(kind: FaultKind, step: IOStep, file: string): never {
     if (kind === 'crash') throw new SimulatedCrash(step, file);
-    throw errnoError(kind, step, file);
+    // Byte faults exist for writes only; elsewhere they are the disk refusing.
+    throw errnoError(kind === 'short-write' || isDamage(kind) ? 'EIO' : kind, step, file);
   }
 
   async readFile(file: string): Promise<Buffer | undefined> {
@@ -141,8 +190,13 @@ export class FaultyIO implements StorageIO, FaultInjector {
     return this.#inner.readHead(file, bytes);
   }
 
-  async writeAtomic(file: string, data: string, options: { fsync: boolean }): Promise<void> {
+  async writeAtomic(file: string, data: string | Uint8Array, options: { fsync: boolean }): Promise<void> {
     const fault = this.#enter('writeAtomic', file);
+    if (fault === 'short-write') return shortWriteDisk().writeAtomic(file, data, options);
+    if (fault !== undefined && isDamage(fault)) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      return this.#inner.writeAtomic(file, damage(bytes, fault, this.damageAt), options);
+    }
     if (fault === 'crash') {
       // Written but never renamed: the target keeps its old bytes, a torn temp file stays behind.
       const temp = `${file}.${Math.floor(Math.random() * 0xffffffff)
@@ -153,7 +207,7 @@ export class FaultyIO implements StorageIO, FaultInjector {
       throw new SimulatedCrash('writeAtomic', file);
     }
     if (fault) {
-      // A full or failing disk may still have created the temp file; write-file-atomic removes it.
+      // A full or failing disk may still have created the temp file; the replace removes it.
       this.#throw(fault, 'writeAtomic', file);
     }
     return this.#inner.writeAtomic(file, data, options);

@@ -41,6 +41,7 @@ function memoryCase(
     probe: (store) => store.save({ entryId: 'probe', scope: 'project', projectKey: 'p', insight: 'ok', confidence: 1 }),
     // The atomic replace renames inside writeAtomic: past it the change is on disk.
     committedAfter: ['writeAtomic'],
+    detectsDamage: true,
   };
 }
 
@@ -62,20 +63,36 @@ function pipelineCase(
     observe: async (pipeline) => ({ entries: await pipeline.list() }),
     probe: (pipeline) => pipeline.create({ entryId: `probe-${Math.random()}`, feedbackId: 'f' }),
     committedAfter: ['writeAtomic'],
+    detectsDamage: true,
   };
 }
 
-/** Every fault fired, and every rejection that kept the old state was typed `IO`. */
+/**
+ * Every fault fired; every rejection that kept the old state was typed `IO`; a short write left
+ * the old state; damaged bytes were refused as CORRUPT by the next reader.
+ */
 function expectCovered(outcomes: FaultOutcome[]): void {
   expect(
     outcomes.filter((o) => o.result === 'not-reached'),
     describeOutcomes(outcomes),
   ).toEqual([]);
   expect(
-    outcomes.filter((o) => o.result !== 'absorbed' && o.errorCode !== 'IO'),
+    outcomes.filter((o) => o.result !== 'absorbed' && o.result !== 'detected' && o.errorCode !== 'IO'),
     describeOutcomes(outcomes),
   ).toEqual([]);
   expect(outcomes.some((o) => o.step === 'writeAtomic' && o.result === 'unchanged')).toBe(true);
+  const shortWrites = outcomes.filter((o) => o.kind === 'short-write');
+  expect(shortWrites.length).toBeGreaterThan(0);
+  expect(
+    shortWrites.filter((o) => o.result !== 'unchanged' || !o.bytesUnchanged),
+    describeOutcomes(outcomes),
+  ).toEqual([]);
+  const damaged = outcomes.filter((o) => o.kind === 'zeroed-range' || o.kind === 'flipped-byte');
+  expect(damaged.length).toBeGreaterThan(0);
+  expect(
+    damaged.filter((o) => o.result !== 'detected'),
+    describeOutcomes(outcomes),
+  ).toEqual([]);
 }
 
 describe('ProjectMemoryStore under injected disk faults at every write step', () => {
