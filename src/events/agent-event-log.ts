@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { type Clock, systemClock } from '../storage/clock.js';
+import { type Clock, readClock, systemClock } from '../storage/clock.js';
 import { PayloadTooLargeError, SealedLogError, StoreError, StoreIOError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput, toJsonText } from '../storage/validate.js';
+import { parseInput, toJsonValue } from '../storage/validate.js';
 import {
   type AgentEvent,
   type AppendEventInput,
@@ -147,23 +147,6 @@ interface Listener {
 const LINE_HEAD_BYTES = '{"cursor":'.length;
 
 /**
- * The payload as JSON text. The plain `JSON.stringify` is the fast path; it turns NaN and
- * Infinity into `null` silently, so only a text containing `null` needs the exact check.
- */
-function jsonText(payload: unknown, runId: string, type: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(payload);
-  } catch {
-    text = undefined;
-  }
-  if (text === undefined || text.includes('null')) {
-    return toJsonText(payload, `the payload of the '${type}' event for run '${runId}'`);
-  }
-  return text;
-}
-
-/**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
  * offset index, group commit, sealing by terminal events, crash recovery, and live follow.
  *
@@ -243,9 +226,18 @@ export class AgentEventLog {
    * {@link close} or {@link delete}) and repairs what a crash left (a torn last line is cut, the
    * index brought up to the log).
    *
-   * @throws InvalidIdError when `runId` breaks the id rule; ValidationError for a bad `type` or a
-   * payload that is not JSON-serialisable; PayloadTooLargeError over `maxEventBytes` — all before
-   * any file is touched. SealedLogError after a terminal event; LockError when another process
+   * The event it resolves with is exactly what {@link read} and {@link follow} return for it: the
+   * payload as stored, a copy that shares nothing with the caller's object. The payload must be
+   * JSON data: `null`, strings, booleans, finite numbers, arrays and plain objects; an object with
+   * `toJSON` (a `Date`) is stored as what `toJSON` returns (the ISO string, in the result too); an
+   * `undefined` property is left out (the key is absent in the result, as for readers) and an
+   * `undefined` array item becomes `null`; a missing payload is `null`. `at` is the clock's reading.
+   *
+   * @throws InvalidIdError when `runId` breaks the id rule; ValidationError for a bad `type`, for a
+   * payload holding anything JSON would drop or change (functions, symbols, BigInt, NaN, ±Infinity,
+   * cycles, `Map`, `Set`, `Error` or any other class instance without `toJSON`, at any depth — the
+   * message names where), or when the clock's reading is not whole epoch milliseconds in
+   * 0..`MAX_CLOCK_MS`; PayloadTooLargeError over `maxEventBytes` — all before any file is touched. SealedLogError after a terminal event; LockError when another process
    * writes the run; StoreIOError when the disk refuses (the log stays as it was).
    */
   append(runId: string, input: AppendEventInput): Promise<AgentEvent> {
@@ -256,10 +248,12 @@ export class AgentEventLog {
         parseInput(AppendEventSchema, input, `event for run '${runId}'`);
       }
       const { type } = input;
-      const payload = input.payload === undefined ? null : input.payload;
-      const payloadText = jsonText(payload, runId, type);
-      const at = this.#clock();
-      const tail = `,"type":${JSON.stringify(type)},"at":${Number.isFinite(at) ? at : 0},"payload":${payloadText}}\n`;
+      const { value: payload, text: payloadText } = toJsonValue(
+        input.payload === undefined ? null : input.payload,
+        `the payload of the '${type}' event for run '${runId}'`,
+      );
+      const at = readClock(this.#clock, `the clock's reading for the '${type}' event of run '${runId}'`);
+      const tail = `,"type":${JSON.stringify(type)},"at":${at},"payload":${payloadText}}\n`;
       // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
       if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
         const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
