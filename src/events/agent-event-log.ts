@@ -140,9 +140,18 @@ interface Batch {
 
 /** A follower in this process, told directly about this process's appends. */
 interface Listener {
-  events(events: readonly AgentEvent[]): void;
+  /** `textLength`: the length of the events' payloads as JSON text, together. */
+  events(events: readonly AgentEvent[], textLength: number): void;
   end(): void;
 }
+
+/**
+ * The most live events a follower holds for a consumer that has not taken them yet, and the most
+ * payload JSON text (in UTF-16 units, about bytes) they may add up to. Past either, the follower
+ * drops what it holds and reads on from the log by cursor once its consumer catches up.
+ */
+const FOLLOW_BUFFER_EVENTS = 1_024;
+const FOLLOW_BUFFER_TEXT = 1024 * 1024;
 
 const LINE_HEAD_BYTES = '{"cursor":'.length;
 
@@ -378,15 +387,19 @@ export class AgentEventLog {
     const listeners = this.#listeners.get(runId);
     const live: AgentEvent[] | undefined = listeners?.size ? [] : undefined;
     const recent = run.recent;
+    let textLength = 0;
     for (let i = 0; i < accepted.length; i++) {
       const item = accepted[i]!;
       const eventCursor = prepared[i]!.cursor;
       recent?.add(eventCursor, item.type, item.at, item.payloadText);
       item.resolve({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: item.payload });
-      // Followers get what a read from disk would give them, not the caller's object.
-      live?.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
+      if (live) {
+        // Followers get their own copy (the caller may change the one it was given).
+        live.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
+        textLength += item.payloadText.length;
+      }
     }
-    if (live && listeners) for (const listener of listeners) listener.events(live);
+    if (live && listeners) for (const listener of listeners) listener.events(live, textLength);
     if (batch.sealed) this.#release(runId, run);
   }
 
@@ -462,6 +475,15 @@ export class AgentEventLog {
    * {@link close}. A run that does not exist yet is waited for (check {@link exists} first to
    * answer 404 instead).
    *
+   * Memory is bounded however slowly the consumer reads (an SSE client that stops reading): a
+   * follower holds at most 1,024 live events, and at most about 1 MiB of their payloads' JSON
+   * text, that its consumer has not taken yet. When this process appends past that bound, the
+   * follower drops every event it holds and keeps only its cursor; when the consumer asks for the
+   * next event it reads on from the log (the log is the buffer: the latest events from this
+   * process's cache of recent events, older ones from disk, in chunks) and then switches back to
+   * live events — each event still once, in order. A follower of another process's writes reads
+   * the disk in chunks as its consumer pulls, so it holds no more than a chunk.
+   *
    * While it waits, a follower keeps a file watcher and a timer (they keep the process alive, as
    * an open socket would). Stop it with `signal` or by leaving the `for await` loop: an iterator
    * that is merely dropped holds them until the run ends.
@@ -475,7 +497,9 @@ export class AgentEventLog {
   async *#follow(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<AgentEvent> {
     if (signal?.aborted) return;
     let last = after;
+    // Live events handed over by this process's appends, not yet yielded (see FOLLOW_BUFFER_*).
     let live: AgentEvent[] = [];
+    let liveText = 0;
     let next = 0;
     let stale = true; // start with a replay from disk
     let ended = false;
@@ -487,8 +511,19 @@ export class AgentEventLog {
       resolve?.();
     };
     const listener: Listener = {
-      events: (events) => {
-        for (const event of events) live.push(event);
+      events: (events, textLength) => {
+        // Behind already: the replay from the log will get these too.
+        if (stale) return;
+        if (live.length + events.length > FOLLOW_BUFFER_EVENTS || liveText + textLength > FOLLOW_BUFFER_TEXT) {
+          // The consumer is not keeping up: hold nothing, and read on from the log by cursor.
+          live = [];
+          next = 0;
+          liveText = 0;
+          stale = true;
+        } else {
+          for (const event of events) live.push(event);
+          liveText += textLength;
+        }
         poke();
       },
       end: () => {
@@ -523,6 +558,7 @@ export class AgentEventLog {
         if (next >= live.length || stale) {
           live = [];
           next = 0;
+          liveText = 0;
         }
         if (stale) {
           stale = false;
