@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Clock, readClock, systemClock } from '../storage/clock.js';
-import { PayloadTooLargeError, SealedLogError, StoreError, StoreIOError } from '../storage/errors.js';
+import { PayloadTooLargeError, SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
 import { parseInput, toJsonValue } from '../storage/validate.js';
 import {
@@ -145,6 +145,12 @@ interface Listener {
   end(): void;
 }
 
+/** A follow in progress, so that {@link AgentEventLog.close} can end it. */
+interface ActiveFollow {
+  generator: AsyncGenerator<AgentEvent> | undefined;
+  end(): void;
+}
+
 /**
  * The most live events a follower holds for a consumer that has not taken them yet, and the most
  * payload JSON text (in UTF-16 units, about bytes) they may add up to. Past either, the follower
@@ -197,8 +203,16 @@ export class AgentEventLog {
   readonly #runs = new Map<string, RunState>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #background = new Set<Promise<void>>();
+  /** What `close()` ends: follows and reads in progress, deletes and verifies under way. */
+  readonly #follows = new Set<ActiveFollow>();
+  readonly #reads = new Set<SyncToAsyncIterator<AgentEvent>>();
+  readonly #operations = new Set<Promise<unknown>>();
+  /** What the log is called in a `StoreClosedError`. */
+  readonly #name: string;
   #queue: Array<Pending & { runId: string }> = [];
   #scheduled = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** @throws ValidationError when an option is invalid. */
   constructor(options: AgentEventLogOptions) {
@@ -211,6 +225,7 @@ export class AgentEventLog {
     this.#clock = parsed.clock ?? systemClock;
     // Memory needs no cache in front of it.
     this.#recentEvents = memory ? 0 : (parsed.recentEvents ?? 1024);
+    this.#name = memory ? 'AgentEventLog (in memory)' : `AgentEventLog of '${parsed.dir}'`;
     this.#backend =
       memory ??
       new FileEventBackend({
@@ -252,6 +267,7 @@ export class AgentEventLog {
   append(runId: string, input: AppendEventInput): Promise<AgentEvent> {
     // Everything runs in the executor, so that bad input rejects the promise rather than throwing.
     return new Promise<AgentEvent>((resolve, reject) => {
+      this.#assertOpen();
       assertValidId(runId, 'runId');
       if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
         parseInput(AppendEventSchema, input, `event for run '${runId}'`);
@@ -442,7 +458,16 @@ export class AgentEventLog {
       options,
       'read options',
     );
-    return new SyncToAsyncIterator(() => this.#events(runId, after, limit));
+    const reads = this.#reads;
+    const iterator: SyncToAsyncIterator<AgentEvent> = new SyncToAsyncIterator(
+      () => {
+        this.#assertOpen();
+        reads.add(iterator);
+        return this.#events(runId, after, limit);
+      },
+      () => reads.delete(iterator),
+    );
+    return iterator;
   }
 
   /** Events after `after`: from the cache of recent events when it holds them, else from the backend. */
@@ -491,10 +516,18 @@ export class AgentEventLog {
   follow(runId: string, options: FollowEventsOptions = {}): AsyncIterable<AgentEvent> {
     assertValidId(runId, 'runId');
     const { after = 0, signal } = parseInput(FollowEventsOptionsSchema, options, 'follow options');
-    return this.#follow(runId, after, signal);
+    const active: ActiveFollow = { generator: undefined, end: () => {} };
+    active.generator = this.#follow(runId, after, signal, active);
+    return active.generator;
   }
 
-  async *#follow(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<AgentEvent> {
+  async *#follow(
+    runId: string,
+    after: number,
+    signal: AbortSignal | undefined,
+    active: ActiveFollow,
+  ): AsyncGenerator<AgentEvent> {
+    this.#assertOpen();
     if (signal?.aborted) return;
     let last = after;
     // Live events handed over by this process's appends, not yet yielded (see FOLLOW_BUFFER_*).
@@ -534,6 +567,8 @@ export class AgentEventLog {
     let listeners = this.#listeners.get(runId);
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
     listeners.add(listener);
+    active.end = listener.end;
+    this.#follows.add(active);
     const stopWatching = this.#backend.watch(runId, () => {
       // Appends by this process reach the follower directly; only look at the disk for others'.
       if (this.#runs.get(runId)?.writable) return;
@@ -591,6 +626,7 @@ export class AgentEventLog {
         });
       }
     } finally {
+      this.#follows.delete(active);
       listeners.delete(listener);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
       stopWatching();
@@ -610,12 +646,14 @@ export class AgentEventLog {
 
   /** Cursor of the run's last complete event; 0 when it has none or does not exist. */
   async lastCursor(runId: string): Promise<number> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     return this.#tailOf(runId)?.lastCursor ?? 0;
   }
 
   /** True when the run's last event is terminal: nothing more can be appended. */
   async isSealed(runId: string): Promise<boolean> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     return this.#tailOf(runId)?.sealed ?? false;
   }
@@ -625,12 +663,14 @@ export class AgentEventLog {
    * endpoint answer 404 for an unknown run instead of following it until it appears.
    */
   async exists(runId: string): Promise<boolean> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     return this.#backend.exists(runId);
   }
 
   /** Ids of every run with a log, sorted. */
   async runIds(): Promise<string[]> {
+    this.#assertOpen();
     return this.#backend.runIds();
   }
 
@@ -639,11 +679,14 @@ export class AgentEventLog {
    * with `LockError` while another process writes the run. Returns false when there was nothing.
    */
   async delete(runId: string): Promise<boolean> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
-    await this.#settle(runId);
-    this.#runs.delete(runId);
-    for (const listener of this.#listeners.get(runId) ?? []) listener.end();
-    return this.#backend.delete(runId);
+    return this.#operation(async () => {
+      await this.#settle(runId);
+      this.#runs.delete(runId);
+      for (const listener of this.#listeners.get(runId) ?? []) listener.end();
+      return this.#backend.delete(runId);
+    });
   }
 
   /**
@@ -652,12 +695,30 @@ export class AgentEventLog {
    * the index (under the run's lock); damage that is not a torn tail is reported, never cut.
    */
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
-    await this.#settle(runId);
-    // The backend releases the run to repair it; re-read the state from disk on the next append.
-    if (repair) this.#runs.delete(runId);
-    return this.#backend.verify(runId, repair);
+    return this.#operation(async () => {
+      await this.#settle(runId);
+      // The backend releases the run to repair it; re-read the state from disk on the next append.
+      if (repair) this.#runs.delete(runId);
+      return this.#backend.verify(runId, repair);
+    });
+  }
+
+  /** Runs `work`, which `close()` waits for. */
+  #operation<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    const tracked: Promise<unknown> = running.then(
+      () => this.#operations.delete(tracked),
+      () => this.#operations.delete(tracked),
+    );
+    this.#operations.add(tracked);
+    return running;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError(this.#name);
   }
 
   /** Waits until the run's appends issued so far are settled (queued, or waiting for the run to open). */
@@ -672,17 +733,42 @@ export class AgentEventLog {
   }
 
   /**
-   * Waits for appends in flight, ends followers, and releases every lock and file handle.
-   * The log can be used again afterwards (it reopens runs as needed).
+   * Closes the log: refuses anything new, lets the appends already issued settle (they resolve
+   * or reject as they would have), ends every follow in progress (its loop simply finishes), makes
+   * reads in progress reject with `StoreClosedError`, and releases every lock and file handle.
+   * Resolves once all of that is done. Idempotent: a second call resolves once the first one has
+   * finished, ending any follow that is still running. After it, every method rejects with
+   * `StoreClosedError` (`read` and `follow` on their first `next()`); open a new instance to use
+   * the files again.
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#shutdown();
+    await this.#closing;
+    // Nothing can start a follow any more; this only matters if one slipped through.
+    await this.#endFollows();
+  }
+
+  async #shutdown(): Promise<void> {
+    // Appends issued before close() settle first: their batches are written or refused.
     while (this.#queue.length > 0 || this.#scheduled || [...this.#runs.values()].some((run) => run.busy)) {
       await Promise.all([...this.#runs.values()].map((run) => run.busy));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.end();
+    await this.#endFollows();
+    const closed = new StoreClosedError(this.#name);
+    for (const read of [...this.#reads]) read.cancel(closed);
+    await Promise.all(this.#operations);
     this.#runs.clear();
     await Promise.all(this.#background);
     await this.#backend.close();
+  }
+
+  /** Ends every follow in progress, and waits until each has let go of its watcher and timer. */
+  async #endFollows(): Promise<void> {
+    const follows = [...this.#follows];
+    for (const follow of follows) follow.end();
+    // A generator suspended at a yield (its consumer stalled) runs its cleanup on return().
+    await Promise.all(follows.map((follow) => follow.generator?.return(undefined)));
   }
 }
