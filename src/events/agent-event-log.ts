@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { type Clock, systemClock } from '../storage/clock.js';
-import { PayloadTooLargeError, SealedLogError, StoreError, StoreIOError } from '../storage/errors.js';
+import { type Clock, readClock, systemClock } from '../storage/clock.js';
+import { PayloadTooLargeError, SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput, toJsonText } from '../storage/validate.js';
+import { parseInput, toJsonValue } from '../storage/validate.js';
 import {
   type AgentEvent,
   type AppendEventInput,
@@ -140,28 +140,26 @@ interface Batch {
 
 /** A follower in this process, told directly about this process's appends. */
 interface Listener {
-  events(events: readonly AgentEvent[]): void;
+  /** `textLength`: the length of the events' payloads as JSON text, together. */
+  events(events: readonly AgentEvent[], textLength: number): void;
   end(): void;
 }
 
-const LINE_HEAD_BYTES = '{"cursor":'.length;
+/** A follow in progress, so that {@link AgentEventLog.close} can end it. */
+interface ActiveFollow {
+  generator: AsyncGenerator<AgentEvent> | undefined;
+  end(): void;
+}
 
 /**
- * The payload as JSON text. The plain `JSON.stringify` is the fast path; it turns NaN and
- * Infinity into `null` silently, so only a text containing `null` needs the exact check.
+ * The most live events a follower holds for a consumer that has not taken them yet, and the most
+ * payload JSON text (in UTF-16 units, about bytes) they may add up to. Past either, the follower
+ * drops what it holds and reads on from the log by cursor once its consumer catches up.
  */
-function jsonText(payload: unknown, runId: string, type: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(payload);
-  } catch {
-    text = undefined;
-  }
-  if (text === undefined || text.includes('null')) {
-    return toJsonText(payload, `the payload of the '${type}' event for run '${runId}'`);
-  }
-  return text;
-}
+const FOLLOW_BUFFER_EVENTS = 1_024;
+const FOLLOW_BUFFER_TEXT = 1024 * 1024;
+
+const LINE_HEAD_BYTES = '{"cursor":'.length;
 
 /**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
@@ -205,8 +203,16 @@ export class AgentEventLog {
   readonly #runs = new Map<string, RunState>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #background = new Set<Promise<void>>();
+  /** What `close()` ends: follows and reads in progress, deletes and verifies under way. */
+  readonly #follows = new Set<ActiveFollow>();
+  readonly #reads = new Set<SyncToAsyncIterator<AgentEvent>>();
+  readonly #operations = new Set<Promise<unknown>>();
+  /** What the log is called in a `StoreClosedError`. */
+  readonly #name: string;
   #queue: Array<Pending & { runId: string }> = [];
   #scheduled = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** @throws ValidationError when an option is invalid. */
   constructor(options: AgentEventLogOptions) {
@@ -219,6 +225,7 @@ export class AgentEventLog {
     this.#clock = parsed.clock ?? systemClock;
     // Memory needs no cache in front of it.
     this.#recentEvents = memory ? 0 : (parsed.recentEvents ?? 1024);
+    this.#name = memory ? 'AgentEventLog (in memory)' : `AgentEventLog of '${parsed.dir}'`;
     this.#backend =
       memory ??
       new FileEventBackend({
@@ -243,23 +250,35 @@ export class AgentEventLog {
    * {@link close} or {@link delete}) and repairs what a crash left (a torn last line is cut, the
    * index brought up to the log).
    *
-   * @throws InvalidIdError when `runId` breaks the id rule; ValidationError for a bad `type` or a
-   * payload that is not JSON-serialisable; PayloadTooLargeError over `maxEventBytes` — all before
-   * any file is touched. SealedLogError after a terminal event; LockError when another process
+   * The event it resolves with is exactly what {@link read} and {@link follow} return for it: the
+   * payload as stored, a copy that shares nothing with the caller's object. The payload must be
+   * JSON data: `null`, strings, booleans, finite numbers, arrays and plain objects; an object with
+   * `toJSON` (a `Date`) is stored as what `toJSON` returns (the ISO string, in the result too); an
+   * `undefined` property is left out (the key is absent in the result, as for readers) and an
+   * `undefined` array item becomes `null`; a missing payload is `null`. `at` is the clock's reading.
+   *
+   * @throws InvalidIdError when `runId` breaks the id rule; ValidationError for a bad `type`, for a
+   * payload holding anything JSON would drop or change (functions, symbols, BigInt, NaN, ±Infinity,
+   * cycles, `Map`, `Set`, `Error` or any other class instance without `toJSON`, at any depth — the
+   * message names where), or when the clock's reading is not whole epoch milliseconds in
+   * 0..`MAX_CLOCK_MS`; PayloadTooLargeError over `maxEventBytes` — all before any file is touched. SealedLogError after a terminal event; LockError when another process
    * writes the run; StoreIOError when the disk refuses (the log stays as it was).
    */
   append(runId: string, input: AppendEventInput): Promise<AgentEvent> {
     // Everything runs in the executor, so that bad input rejects the promise rather than throwing.
     return new Promise<AgentEvent>((resolve, reject) => {
+      this.#assertOpen();
       assertValidId(runId, 'runId');
       if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
         parseInput(AppendEventSchema, input, `event for run '${runId}'`);
       }
       const { type } = input;
-      const payload = input.payload === undefined ? null : input.payload;
-      const payloadText = jsonText(payload, runId, type);
-      const at = this.#clock();
-      const tail = `,"type":${JSON.stringify(type)},"at":${Number.isFinite(at) ? at : 0},"payload":${payloadText}}\n`;
+      const { value: payload, text: payloadText } = toJsonValue(
+        input.payload === undefined ? null : input.payload,
+        `the payload of the '${type}' event for run '${runId}'`,
+      );
+      const at = readClock(this.#clock, `the clock's reading for the '${type}' event of run '${runId}'`);
+      const tail = `,"type":${JSON.stringify(type)},"at":${at},"payload":${payloadText}}\n`;
       // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
       if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
         const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
@@ -384,15 +403,19 @@ export class AgentEventLog {
     const listeners = this.#listeners.get(runId);
     const live: AgentEvent[] | undefined = listeners?.size ? [] : undefined;
     const recent = run.recent;
+    let textLength = 0;
     for (let i = 0; i < accepted.length; i++) {
       const item = accepted[i]!;
       const eventCursor = prepared[i]!.cursor;
       recent?.add(eventCursor, item.type, item.at, item.payloadText);
       item.resolve({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: item.payload });
-      // Followers get what a read from disk would give them, not the caller's object.
-      live?.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
+      if (live) {
+        // Followers get their own copy (the caller may change the one it was given).
+        live.push({ runId, cursor: eventCursor, type: item.type, at: item.at, payload: JSON.parse(item.payloadText) });
+        textLength += item.payloadText.length;
+      }
     }
-    if (live && listeners) for (const listener of listeners) listener.events(live);
+    if (live && listeners) for (const listener of listeners) listener.events(live, textLength);
     if (batch.sealed) this.#release(runId, run);
   }
 
@@ -435,7 +458,16 @@ export class AgentEventLog {
       options,
       'read options',
     );
-    return new SyncToAsyncIterator(() => this.#events(runId, after, limit));
+    const reads = this.#reads;
+    const iterator: SyncToAsyncIterator<AgentEvent> = new SyncToAsyncIterator(
+      () => {
+        this.#assertOpen();
+        reads.add(iterator);
+        return this.#events(runId, after, limit);
+      },
+      () => reads.delete(iterator),
+    );
+    return iterator;
   }
 
   /** Events after `after`: from the cache of recent events when it holds them, else from the backend. */
@@ -468,6 +500,15 @@ export class AgentEventLog {
    * {@link close}. A run that does not exist yet is waited for (check {@link exists} first to
    * answer 404 instead).
    *
+   * Memory is bounded however slowly the consumer reads (an SSE client that stops reading): a
+   * follower holds at most 1,024 live events, and at most about 1 MiB of their payloads' JSON
+   * text, that its consumer has not taken yet. When this process appends past that bound, the
+   * follower drops every event it holds and keeps only its cursor; when the consumer asks for the
+   * next event it reads on from the log (the log is the buffer: the latest events from this
+   * process's cache of recent events, older ones from disk, in chunks) and then switches back to
+   * live events — each event still once, in order. A follower of another process's writes reads
+   * the disk in chunks as its consumer pulls, so it holds no more than a chunk.
+   *
    * While it waits, a follower keeps a file watcher and a timer (they keep the process alive, as
    * an open socket would). Stop it with `signal` or by leaving the `for await` loop: an iterator
    * that is merely dropped holds them until the run ends.
@@ -475,13 +516,23 @@ export class AgentEventLog {
   follow(runId: string, options: FollowEventsOptions = {}): AsyncIterable<AgentEvent> {
     assertValidId(runId, 'runId');
     const { after = 0, signal } = parseInput(FollowEventsOptionsSchema, options, 'follow options');
-    return this.#follow(runId, after, signal);
+    const active: ActiveFollow = { generator: undefined, end: () => {} };
+    active.generator = this.#follow(runId, after, signal, active);
+    return active.generator;
   }
 
-  async *#follow(runId: string, after: number, signal: AbortSignal | undefined): AsyncGenerator<AgentEvent> {
+  async *#follow(
+    runId: string,
+    after: number,
+    signal: AbortSignal | undefined,
+    active: ActiveFollow,
+  ): AsyncGenerator<AgentEvent> {
+    this.#assertOpen();
     if (signal?.aborted) return;
     let last = after;
+    // Live events handed over by this process's appends, not yet yielded (see FOLLOW_BUFFER_*).
     let live: AgentEvent[] = [];
+    let liveText = 0;
     let next = 0;
     let stale = true; // start with a replay from disk
     let ended = false;
@@ -493,8 +544,19 @@ export class AgentEventLog {
       resolve?.();
     };
     const listener: Listener = {
-      events: (events) => {
-        for (const event of events) live.push(event);
+      events: (events, textLength) => {
+        // Behind already: the replay from the log will get these too.
+        if (stale) return;
+        if (live.length + events.length > FOLLOW_BUFFER_EVENTS || liveText + textLength > FOLLOW_BUFFER_TEXT) {
+          // The consumer is not keeping up: hold nothing, and read on from the log by cursor.
+          live = [];
+          next = 0;
+          liveText = 0;
+          stale = true;
+        } else {
+          for (const event of events) live.push(event);
+          liveText += textLength;
+        }
         poke();
       },
       end: () => {
@@ -505,6 +567,8 @@ export class AgentEventLog {
     let listeners = this.#listeners.get(runId);
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
     listeners.add(listener);
+    active.end = listener.end;
+    this.#follows.add(active);
     const stopWatching = this.#backend.watch(runId, () => {
       // Appends by this process reach the follower directly; only look at the disk for others'.
       if (this.#runs.get(runId)?.writable) return;
@@ -529,6 +593,7 @@ export class AgentEventLog {
         if (next >= live.length || stale) {
           live = [];
           next = 0;
+          liveText = 0;
         }
         if (stale) {
           stale = false;
@@ -561,6 +626,7 @@ export class AgentEventLog {
         });
       }
     } finally {
+      this.#follows.delete(active);
       listeners.delete(listener);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
       stopWatching();
@@ -580,12 +646,14 @@ export class AgentEventLog {
 
   /** Cursor of the run's last complete event; 0 when it has none or does not exist. */
   async lastCursor(runId: string): Promise<number> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     return this.#tailOf(runId)?.lastCursor ?? 0;
   }
 
   /** True when the run's last event is terminal: nothing more can be appended. */
   async isSealed(runId: string): Promise<boolean> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     return this.#tailOf(runId)?.sealed ?? false;
   }
@@ -595,12 +663,14 @@ export class AgentEventLog {
    * endpoint answer 404 for an unknown run instead of following it until it appears.
    */
   async exists(runId: string): Promise<boolean> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     return this.#backend.exists(runId);
   }
 
   /** Ids of every run with a log, sorted. */
   async runIds(): Promise<string[]> {
+    this.#assertOpen();
     return this.#backend.runIds();
   }
 
@@ -609,11 +679,14 @@ export class AgentEventLog {
    * with `LockError` while another process writes the run. Returns false when there was nothing.
    */
   async delete(runId: string): Promise<boolean> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
-    await this.#settle(runId);
-    this.#runs.delete(runId);
-    for (const listener of this.#listeners.get(runId) ?? []) listener.end();
-    return this.#backend.delete(runId);
+    return this.#operation(async () => {
+      await this.#settle(runId);
+      this.#runs.delete(runId);
+      for (const listener of this.#listeners.get(runId) ?? []) listener.end();
+      return this.#backend.delete(runId);
+    });
   }
 
   /**
@@ -622,12 +695,30 @@ export class AgentEventLog {
    * the index (under the run's lock); damage that is not a torn tail is reported, never cut.
    */
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
+    this.#assertOpen();
     assertValidId(runId, 'runId');
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
-    await this.#settle(runId);
-    // The backend releases the run to repair it; re-read the state from disk on the next append.
-    if (repair) this.#runs.delete(runId);
-    return this.#backend.verify(runId, repair);
+    return this.#operation(async () => {
+      await this.#settle(runId);
+      // The backend releases the run to repair it; re-read the state from disk on the next append.
+      if (repair) this.#runs.delete(runId);
+      return this.#backend.verify(runId, repair);
+    });
+  }
+
+  /** Runs `work`, which `close()` waits for. */
+  #operation<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    const tracked: Promise<unknown> = running.then(
+      () => this.#operations.delete(tracked),
+      () => this.#operations.delete(tracked),
+    );
+    this.#operations.add(tracked);
+    return running;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError(this.#name);
   }
 
   /** Waits until the run's appends issued so far are settled (queued, or waiting for the run to open). */
@@ -642,17 +733,42 @@ export class AgentEventLog {
   }
 
   /**
-   * Waits for appends in flight, ends followers, and releases every lock and file handle.
-   * The log can be used again afterwards (it reopens runs as needed).
+   * Closes the log: refuses anything new, lets the appends already issued settle (they resolve
+   * or reject as they would have), ends every follow in progress (its loop simply finishes), makes
+   * reads in progress reject with `StoreClosedError`, and releases every lock and file handle.
+   * Resolves once all of that is done. Idempotent: a second call resolves once the first one has
+   * finished, ending any follow that is still running. After it, every method rejects with
+   * `StoreClosedError` (`read` and `follow` on their first `next()`); open a new instance to use
+   * the files again.
    */
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#shutdown();
+    await this.#closing;
+    // Nothing can start a follow any more; this only matters if one slipped through.
+    await this.#endFollows();
+  }
+
+  async #shutdown(): Promise<void> {
+    // Appends issued before close() settle first: their batches are written or refused.
     while (this.#queue.length > 0 || this.#scheduled || [...this.#runs.values()].some((run) => run.busy)) {
       await Promise.all([...this.#runs.values()].map((run) => run.busy));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.end();
+    await this.#endFollows();
+    const closed = new StoreClosedError(this.#name);
+    for (const read of [...this.#reads]) read.cancel(closed);
+    await Promise.all(this.#operations);
     this.#runs.clear();
     await Promise.all(this.#background);
     await this.#backend.close();
+  }
+
+  /** Ends every follow in progress, and waits until each has let go of its watcher and timer. */
+  async #endFollows(): Promise<void> {
+    const follows = [...this.#follows];
+    for (const follow of follows) follow.end();
+    // A generator suspended at a yield (its consumer stalled) runs its cleanup on return().
+    await Promise.all(follows.map((follow) => follow.generator?.return(undefined)));
   }
 }

@@ -8,21 +8,33 @@ export const YIELD_EVERY = 1024;
  */
 export class SyncToAsyncIterator<T> implements AsyncIterableIterator<T> {
   readonly #source: () => Iterator<T, void, undefined>;
+  readonly #onEnd: (() => void) | undefined;
   #iterator: Iterator<T, void, undefined> | undefined;
   #done = false;
+  /** Set by {@link cancel}: what every later `next()` rejects with. */
+  #error: unknown;
   #sinceTurn = 0;
 
-  /** `source` is called on the first `next()`, so nothing is opened before the caller starts reading. */
-  constructor(source: () => Iterator<T, void, undefined>) {
+  /**
+   * `source` is called on the first `next()`, so nothing is opened before the caller starts
+   * reading. `onEnd` is called once the source is finished with (exhausted, failed, returned or
+   * cancelled), when it was started.
+   */
+  constructor(source: () => Iterator<T, void, undefined>, onEnd?: () => void) {
     this.#source = source;
+    this.#onEnd = onEnd;
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
-    if (this.#done) return Promise.resolve({ done: true, value: undefined });
+    if (this.#done) {
+      return this.#error === undefined
+        ? Promise.resolve({ done: true, value: undefined })
+        : Promise.reject(this.#error);
+    }
     try {
       this.#iterator ??= this.#source();
       const result = this.#iterator.next();
-      if (result.done) this.#done = true;
+      if (result.done) this.#end();
       const settled: IteratorResult<T, undefined> = result.done ? { done: true, value: undefined } : result;
       // Settled promises never leave the microtask queue: give timers and I/O a turn now and then,
       // or a long replay would stall the whole server (heartbeats, lock refreshes, other clients).
@@ -32,17 +44,30 @@ export class SyncToAsyncIterator<T> implements AsyncIterableIterator<T> {
       }
       return Promise.resolve(settled);
     } catch (error) {
-      this.#done = true;
+      this.#end();
       return Promise.reject(error);
     }
   }
 
   return(): Promise<IteratorResult<T, undefined>> {
     if (!this.#done) {
-      this.#done = true;
       this.#iterator?.return?.();
+      this.#end();
     }
     return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** Closes the source now (its files with it); every later `next()` rejects with `error`. */
+  cancel(error: unknown): void {
+    if (this.#done) return;
+    this.#error = error;
+    this.#iterator?.return?.();
+    this.#end();
+  }
+
+  #end(): void {
+    this.#done = true;
+    if (this.#iterator !== undefined) this.#onEnd?.();
   }
 
   [Symbol.asyncIterator](): this {

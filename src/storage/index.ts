@@ -21,4 +21,4 @@ export {
 export { Lifecycle } from './lifecycle.js';
 export { acquireLock, type HeldLock, type LockOptions, lockPathOf } from './lock.js';
 export { type DocumentLocation, openDocument } from './open-document.js';
-export { parseInput, toJsonText } from './validate.js';
+export { type JsonValue, parseInput, toJsonText, toJsonValue } from './validate.js';

@@ -104,7 +104,9 @@ describe('AgentEventLog recovery', () => {
       expect(fs.readFileSync(idx).subarray(0, sound.length)).toEqual(sound);
       await log.close();
       expect(fs.statSync(idx).size).toBe(48);
-      expect((await log.verify('run-1')).ok).toBe(true);
+      const checker = reopen(dir).log;
+      expect((await checker.verify('run-1')).ok).toBe(true);
+      await checker.close();
     });
 
     it('is reported by verify and rebuilt by verify with repair', async () => {
