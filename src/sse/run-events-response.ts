@@ -5,6 +5,7 @@ import {
   DEFAULT_KEEP_ALIVE_MS,
   DEFAULT_RETRY_MS,
   ERROR_HEADERS,
+  endOfFollow,
   errorBodyText,
   normalizeHeaders,
   preflight,
@@ -152,8 +153,10 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
         }
         if (finished) return;
         if (step.done) {
-          finish('terminal');
           streamController.close();
+          const end = await endOfFollow(events, runId);
+          if (end.outcome === 'terminal') finish('terminal');
+          else finish('error', end.error);
           return;
         }
         const event = step.value;

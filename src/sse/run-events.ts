@@ -115,7 +115,8 @@ export interface RunEventsOptions {
  *   without any); answered `204`, which tells a standard `EventSource` to stop reconnecting.
  * - `invalid_run_id`: answered `400`. `not_found`: answered `404`.
  * - `error`: reading the stores failed; answered `500`, or, once the stream had begun, the response
- *   was ended early so that the client reconnects and resumes from its last cursor.
+ *   was ended early so that the client reconnects and resumes from its last cursor. Also when the
+ *   follow stopped before the run's terminal event (its store was closed, or the run deleted).
  */
 export type StreamOutcome = 'terminal' | 'client_closed' | 'nothing_new' | 'invalid_run_id' | 'not_found' | 'error';
 
@@ -192,6 +193,23 @@ async function logExists(events: RunEventSource, runId: string): Promise<boolean
   // A log with events answers from its cursor; only an empty or missing one needs the listing.
   if ((await events.lastCursor(runId)) > 0) return true;
   return (await events.runIds()).includes(runId);
+}
+
+/**
+ * How a stream whose follow ended by itself came out: `terminal` when the run is sealed, else an
+ * `error` (the follow stops early when its store is closed or the run is deleted).
+ */
+export async function endOfFollow(
+  events: RunEventSource,
+  runId: string,
+): Promise<{ outcome: 'terminal' } | { outcome: 'error'; error: unknown }> {
+  try {
+    if (await events.isSealed(runId)) return { outcome: 'terminal' };
+    const message = `the follow ended before the terminal event of run "${runId}" (store closed, or run deleted)`;
+    return { outcome: 'error', error: new Error(message) };
+  } catch (error) {
+    return { outcome: 'error', error };
+  }
 }
 
 /** The JSON text of an error answer: the caller's shape, or the default one. */

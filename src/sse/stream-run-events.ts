@@ -7,6 +7,7 @@ import {
   DEFAULT_KEEP_ALIVE_MS,
   DEFAULT_RETRY_MS,
   ERROR_HEADERS,
+  endOfFollow,
   errorBodyText,
   normalizeHeaders,
   preflight,
@@ -139,7 +140,10 @@ export async function streamRunEvents(
     }
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
     res.end();
-    return result('terminal', 200, sent, lastSent);
+    const end = await endOfFollow(events, runId);
+    return end.outcome === 'terminal'
+      ? result('terminal', 200, sent, lastSent)
+      : result('error', 200, sent, lastSent, end.error);
   } catch (error) {
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
     // The stream has begun, so no status can be sent any more. End it (which also delivers the

@@ -199,4 +199,20 @@ describe('runEventsResponse', () => {
     expect(await response.text()).not.toContain('disk on fire');
     expect(ended[0]).toMatchObject({ outcome: 'error', error: new Error('disk on fire') });
   });
+
+  it('reports an error, not the end of the run, when the follow stops before the terminal event', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    const follow = events.follow.bind(events);
+    events.follow = async function* (runId, options) {
+      for await (const event of follow(runId, options)) {
+        yield event;
+        if (event.cursor === 2) return;
+      }
+    };
+    const { response, ended } = await respond(events);
+    expect(await response.text()).toContain('id:2\n');
+    expect(ended[0]).toMatchObject({ outcome: 'error', sent: 2, lastSent: 2 });
+    expect(String(ended[0]?.error)).toMatch(/ended before the terminal event of run "run-1"/);
+  });
 });

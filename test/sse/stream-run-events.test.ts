@@ -350,4 +350,23 @@ describe('streamRunEvents', () => {
     expect(res.body).not.toContain('id:2\n');
     expect(await results[0]).toMatchObject({ outcome: 'error', sent: 1, lastSent: 1, error: failure });
   });
+
+  it('reports an error, not the end of the run, when the follow stops before the terminal event', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    const follow = events.follow.bind(events);
+    // What a follow does when its store is closed under it: it just ends.
+    events.follow = async function* (runId, options) {
+      for await (const event of follow(runId, options)) {
+        yield event;
+        if (event.cursor === 2) return;
+      }
+    };
+    const { url, results } = await serve(events);
+    const res = await get(`${url}/run-1`);
+    expect(res.body).toContain('id:2\n');
+    const result = await results[0];
+    expect(result).toMatchObject({ outcome: 'error', sent: 2, lastSent: 2 });
+    expect(String(result?.error)).toMatch(/ended before the terminal event of run "run-1"/);
+  });
 });
