@@ -111,7 +111,12 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
     request.signal.removeEventListener('abort', onAbort);
     stop.abort();
     // A follow suspended at a `yield` holds its watcher until it is returned.
-    iterator?.return?.().catch(() => {});
+    const started = iterator;
+    if (started?.return) {
+      Promise.resolve()
+        .then(() => started.return?.())
+        .catch(() => {});
+    }
     const result: StreamRunEventsResult = { outcome, status: 200, sent, after, lastSent };
     if (error !== undefined) result.error = error;
     report(options, result);
