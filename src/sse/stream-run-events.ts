@@ -1,96 +1,32 @@
 import { once } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import { createEventBuffer, createSession, type Session } from 'better-sse';
-import { isValidId } from '../storage/ids.js';
 import { parseLastEventId } from './parse-last-event-id.js';
+import {
+  answerResult,
+  DEFAULT_KEEP_ALIVE_MS,
+  DEFAULT_RETRY_MS,
+  ERROR_HEADERS,
+  endOfFollow,
+  errorBodyText,
+  normalizeHeaders,
+  preflight,
+  type RunEventsOptions,
+  type StreamOutcome,
+  type StreamRunEventsResult,
+} from './run-events.js';
 
-/** What the helper needs of an event: the fields that go on the wire. */
-export interface StreamableEvent {
-  /** Goes out as the SSE `id:`; the client sends it back as `Last-Event-ID`. */
-  cursor: number;
-  /** Goes out as the SSE `event:`. Must not contain line breaks (the event log refuses them). */
-  type: string;
-  /** Goes out as the SSE `data:`, serialised as JSON. */
-  payload: unknown;
-}
+/** Options of {@link streamRunEvents}: see {@link RunEventsOptions}. */
+export type StreamRunEventsOptions = RunEventsOptions;
 
-/**
- * The part of {@link AgentEventLog} the SSE helper uses. Any object with these methods works,
- * so a test can pass a stub and an application can pass a wrapper (for access checks, say).
- */
-export interface RunEventSource {
-  /** Replays the events after `after`, then yields live ones; ends after the terminal event or when `signal` aborts. */
-  follow(runId: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<StreamableEvent>;
-  /** Cursor of the run's last event; 0 when it has none. */
-  lastCursor(runId: string): Promise<number> | number;
-  /** True once the run's log ends with a terminal event. */
-  isSealed(runId: string): Promise<boolean> | boolean;
-  /** Every run with a log (only used when `exists` is missing). */
-  runIds(): Promise<readonly string[]> | readonly string[];
-  /** True once the run has a log. Optional: without it, the helper looks for the run in `runIds()`. */
-  exists?(runId: string): Promise<boolean> | boolean;
-}
-
-/** Options of {@link streamRunEvents}. */
-export interface StreamRunEventsOptions {
-  /** The event log to read from (an `AgentEventLog`). */
-  events: RunEventSource;
-  /** The run whose events are streamed. Checked against the id rule before any file is read. */
-  runId: string;
-  /**
-   * How often, in milliseconds, a comment line (`:`) is sent while no event arrives, so proxies and
-   * load balancers do not close an idle connection. `0` or `null` turns it off.
-   * @defaultValue 15000
-   */
-  keepAliveMs?: number | null;
-  /**
-   * The reconnection delay, in milliseconds, the stream asks the client to wait after a dropped
-   * connection (the SSE `retry:` field, see
-   * {@link https://html.spec.whatwg.org/multipage/server-sent-events.html#concept-event-stream-reconnection-time}).
-   * `null` sends none and leaves the choice to the client.
-   * @defaultValue 2000
-   */
-  retryMs?: number | null;
-}
-
-/**
- * How a stream ended:
- * - `terminal`: every event through the run's terminal event was sent, then the response ended.
- * - `client_closed`: the client went away (or the server closed the connection) first.
- * - `nothing_new`: the run is sealed and the client already has its last event; answered `204`,
- *   which tells a standard `EventSource` to stop reconnecting.
- * - `invalid_run_id`: answered `400`. `not_found`: answered `404`.
- * - `error`: reading the log failed; answered `500`, or, once the stream had begun, the response was
- *   ended early so that the client reconnects and resumes from its last cursor.
- */
-export type StreamOutcome = 'terminal' | 'client_closed' | 'nothing_new' | 'invalid_run_id' | 'not_found' | 'error';
-
-/** What {@link streamRunEvents} resolves with once the response is finished. */
-export interface StreamRunEventsResult {
-  outcome: StreamOutcome;
-  /** The HTTP status sent. */
-  status: number;
-  /** How many events were written to this client. */
-  sent: number;
-  /** The cursor the client resumed after (0 for a fresh client). */
-  after: number;
-  /** The cursor of the last event written, or `after` when none was. */
-  lastSent: number;
-  /** The failure, when `outcome` is `error`. */
-  error?: unknown;
-}
-
-function sendJsonError(res: ServerResponse, status: number, code: string, message: string): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(JSON.stringify({ error: { code, message } }));
-}
-
-async function runExists(events: RunEventSource, runId: string): Promise<boolean> {
-  if (events.exists) return events.exists(runId);
-  // A log with events answers from its cursor; only an empty or missing one needs the listing.
-  if ((await events.lastCursor(runId)) > 0) return true;
-  return (await events.runIds()).includes(runId);
+/** The caller's headers, each checked as node checks them when it sends them (throws the same errors). */
+function checkedHeaders(headers: RunEventsOptions['headers']): Record<string, string | string[]> {
+  const out = normalizeHeaders(headers);
+  for (const [name, value] of Object.entries(out)) {
+    validateHeaderName(name);
+    for (const one of Array.isArray(value) ? value : [value]) validateHeaderValue(name, one);
+  }
+  return out;
 }
 
 /** Resolves when the socket can take more, or when the client is gone. */
@@ -104,7 +40,10 @@ async function drained(res: ServerResponse, signal: AbortSignal): Promise<void> 
 }
 
 /**
- * Serves one run's events as a Server-Sent Events stream on a `node:http` (or Express) response.
+ * Serves one run's events as a Server-Sent Events stream on a `node:http` response: plain
+ * `node:http`, Express, Fastify after `reply.hijack()` (with `request.raw` and `reply.raw`), and
+ * anything else that hands out node's `req` and `res`. For `Request → Response` handlers, see
+ * {@link runEventsResponse}.
  *
  * - Replays the events after the client's cursor (`Last-Event-ID`, or a legacy `?lastEventId=`,
  *   see {@link parseLastEventId}), then follows new events live, also those appended by another
@@ -114,8 +53,12 @@ async function drained(res: ServerResponse, signal: AbortSignal): Promise<void> 
  *   newlines in its strings arrives intact.
  * - The response ends after the run's terminal event. A client reconnecting after that gets
  *   `204 No Content`, which tells `EventSource` to stop.
+ * - With `runs`, a run that exists but has no event yet is streamed from its first event: a
+ *   browser's `EventSource` opened right after the run was started is not turned away.
  * - A client that disconnects aborts the follow: watchers and timers are released.
- * - An invalid run id answers `400` before any file is read; an unknown run `404`.
+ * - An invalid run id answers `400` (the body gives the id rule) before any file is read; an
+ *   unknown run `404`. `errorBody` shapes those bodies.
+ * - Headers already set on `res` are kept; `headers` adds more.
  *
  * The wire format (headers, `retry:`, field encoding) comes from `better-sse`.
  *
@@ -124,9 +67,10 @@ async function drained(res: ServerResponse, signal: AbortSignal): Promise<void> 
  *
  * @example
  * ```ts
+ * const stores = createStores();
  * http.createServer((req, res) => {
  *   const match = /^\/runs\/([^/]+)\/events$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
- *   if (match) void streamRunEvents(req, res, { events: stores.events, runId: decodeURIComponent(match[1]!) });
+ *   if (match) void streamRunEvents(req, res, { ...stores, runId: decodeURIComponent(match[1]!) });
  *   else res.writeHead(404).end();
  * });
  * ```
@@ -137,37 +81,35 @@ export async function streamRunEvents(
   options: StreamRunEventsOptions,
 ): Promise<StreamRunEventsResult> {
   const { events, runId } = options;
-  const keepAliveMs = options.keepAliveMs === undefined ? 15_000 : options.keepAliveMs;
-  const retryMs = options.retryMs === undefined ? 2_000 : options.retryMs;
+  const keepAliveMs = options.keepAliveMs === undefined ? DEFAULT_KEEP_ALIVE_MS : options.keepAliveMs;
+  const retryMs = options.retryMs === undefined ? DEFAULT_RETRY_MS : options.retryMs;
   const query = new URL(req.url ?? '/', 'http://localhost').searchParams.get('lastEventId');
   const after = parseLastEventId(req.headers['last-event-id'], query) ?? 0;
-  const result = (outcome: StreamOutcome, status: number, sent = 0, lastSent = after, error?: unknown) =>
+  const result = (outcome: StreamOutcome, status: number, sent: number, lastSent: number, error?: unknown) =>
     error === undefined
       ? { outcome, status, sent, after, lastSent }
       : { outcome, status, sent, after, lastSent, error };
 
-  if (!isValidId(runId)) {
-    sendJsonError(res, 400, 'INVALID_ID', `run id ${JSON.stringify(String(runId)).slice(0, 150)} is not valid`);
-    return result('invalid_run_id', 400);
-  }
-
+  let headers: Record<string, string | string[]>;
   try {
-    if (!(await runExists(events, runId))) {
-      sendJsonError(res, 404, 'NOT_FOUND', `run '${runId}' has no event log`);
-      return result('not_found', 404);
-    }
-    if ((await events.isSealed(runId)) && after >= (await events.lastCursor(runId))) {
-      res.writeHead(204).end();
-      return result('nothing_new', 204);
-    }
+    headers = checkedHeaders(options.headers);
   } catch (error) {
-    sendJsonError(res, 500, 'INTERNAL', 'the run events could not be read');
+    // Refused before anything is written: better-sse would send them later, outside any try.
+    if (!res.headersSent) res.writeHead(500, ERROR_HEADERS).end();
     return result('error', 500, 0, after, error);
   }
+  const answer = await preflight(options, after);
+  if (answer.kind === 'answer') {
+    if (!res.headersSent && !res.destroyed) {
+      if (answer.status === 204) res.writeHead(204, headers).end();
+      else res.writeHead(answer.status, { ...headers, ...ERROR_HEADERS }).end(errorBodyText(options, answer.error));
+    }
+    return answerResult(answer, after);
+  }
 
-  // The client may have left while the log was being checked; a session opened on a closed
+  // The client may have left while the stores were being checked; a session opened on a closed
   // connection would never hear its 'close' event.
-  if (req.destroyed || res.destroyed || res.writableEnded) return result('client_closed', 200);
+  if (req.destroyed || res.destroyed || res.writableEnded) return result('client_closed', 200, 0, after);
 
   const stop = new AbortController();
   const { signal } = stop;
@@ -181,7 +123,7 @@ export async function streamRunEvents(
   let session: Session | undefined;
   try {
     // The keep-alive timer is ours, not the library's, so that it is cleared on every path out.
-    session = await createSession(req, res, { retry: retryMs, keepAlive: null, trustClientEventId: false });
+    session = await createSession(req, res, { retry: retryMs, keepAlive: null, trustClientEventId: false, headers });
     if (keepAliveMs) {
       const ping = createEventBuffer().comment().dispatch();
       keepAlive = setInterval(() => {
@@ -198,7 +140,10 @@ export async function streamRunEvents(
     }
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
     res.end();
-    return result('terminal', 200, sent, lastSent);
+    const end = await endOfFollow(events, runId);
+    return end.outcome === 'terminal'
+      ? result('terminal', 200, sent, lastSent)
+      : result('error', 200, sent, lastSent, end.error);
   } catch (error) {
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
     // The stream has begun, so no status can be sent any more. End it (which also delivers the

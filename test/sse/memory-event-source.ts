@@ -64,3 +64,17 @@ export class MemoryEventSource implements RunEventSource {
     }
   }
 }
+
+/** The read side of AnalysisRunStore the SSE helper uses: a run's status, or undefined. */
+export class MemoryRunSource {
+  readonly #runs: Map<string, string>;
+
+  constructor(statuses: Record<string, string> = {}) {
+    this.#runs = new Map(Object.entries(statuses));
+  }
+
+  async get(runId: string): Promise<{ runId: string; status: string } | undefined> {
+    const status = this.#runs.get(runId);
+    return status === undefined ? undefined : { runId, status };
+  }
+}

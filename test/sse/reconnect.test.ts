@@ -1,7 +1,6 @@
 // The SSE helper with a real EventSource client (which reconnects on its own and sends
 // Last-Event-ID) and a real AgentEventLog on disk, written by a separate log instance as an agent
 // process would.
-import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AgentEventLog } from '../../src/events/index.js';
 import { type StreamRunEventsResult, streamRunEvents } from '../../src/sse/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { trackHandlesFromOurCode } from './sse-helpers.js';
 
 interface Server {
   http: http.Server;
@@ -127,31 +127,3 @@ describe('streamRunEvents with a real EventSource client', () => {
     await vi.waitFor(() => expect(held.kinds()).toEqual([]), { timeout: 2_000 });
   });
 });
-
-/**
- * Timers and file watchers created, while tracking, by the library (src/) or better-sse, and not
- * destroyed yet. Node's and undici's own keep-alive timers are left out: they are not ours to free.
- */
-function trackHandlesFromOurCode() {
-  const kinds = new Set(['Timeout', 'FSEVENTWRAP', 'STATWATCHER']);
-  const live = new Map<number, string>();
-  const hook = createHook({
-    init(id, type) {
-      if (!kinds.has(type)) return;
-      const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = 40;
-      const stack = new Error().stack ?? '';
-      Error.stackTraceLimit = limit;
-      if (/[/\\]src[/\\]|better-sse/.test(stack)) live.set(id, type);
-    },
-    destroy(id) {
-      live.delete(id);
-    },
-  }).enable();
-  return {
-    kinds: () => [...live.values()].sort(),
-    stop: () => {
-      hook.disable();
-    },
-  };
-}

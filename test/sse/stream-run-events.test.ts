@@ -1,8 +1,13 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type StreamRunEventsOptions, type StreamRunEventsResult, streamRunEvents } from '../../src/sse/index.js';
-import { MemoryEventSource } from './memory-event-source.js';
+import {
+  type RunEventsError,
+  type StreamRunEventsOptions,
+  type StreamRunEventsResult,
+  streamRunEvents,
+} from '../../src/sse/index.js';
+import { MemoryEventSource, MemoryRunSource } from './memory-event-source.js';
 
 interface Harness {
   url: string;
@@ -80,6 +85,83 @@ describe('streamRunEvents', () => {
     expect(JSON.parse(res.body).error.code).toBe('INVALID_ID');
     expect(events.calls).toEqual([]);
     expect((await results[0])?.outcome).toBe('invalid_run_id');
+  });
+
+  it('gives the id rule in the body of a 400', async () => {
+    const { url } = await serve(new MemoryEventSource());
+    const res = await get(`${url}/${encodeURIComponent('../x')}`);
+    expect(JSON.parse(res.body).error.message).toBe(
+      'run id "../x" is not valid: use 1 to 128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit',
+    );
+  });
+
+  it('sends the body errorBody returns for a 400, 404 and 500, with the status unchanged', async () => {
+    const events = new MemoryEventSource();
+    const seen: RunEventsError[] = [];
+    const errorBody = (error: RunEventsError) => {
+      seen.push(error);
+      return { ok: false, problem: { kind: error.code, detail: error.message } };
+    };
+    const { url } = await serve(events, { errorBody });
+    const invalid = await get(`${url}/${encodeURIComponent('../x')}`);
+    const missing = await get(`${url}/missing`);
+    events.isSealed = async () => {
+      throw new Error('disk on fire');
+    };
+    running(events);
+    const failed = await get(`${url}/run-1`);
+    expect([invalid.status, missing.status, failed.status]).toEqual([400, 404, 500]);
+    expect(JSON.parse(missing.body)).toEqual({
+      ok: false,
+      problem: { kind: 'NOT_FOUND', detail: 'run "missing" has no events' },
+    });
+    expect(JSON.parse(invalid.body).problem.kind).toBe('INVALID_ID');
+    expect(JSON.parse(failed.body).problem.kind).toBe('INTERNAL');
+    expect(failed.headers['content-type']).toMatch(/^application\/json/);
+    expect(seen[2]?.cause).toEqual(new Error('disk on fire'));
+  });
+
+  it('sends the default error body when errorBody throws', async () => {
+    const { url } = await serve(new MemoryEventSource(), {
+      errorBody: () => {
+        throw new Error('bad hook');
+      },
+    });
+    const res = await get(`${url}/missing`);
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body).error.code).toBe('NOT_FOUND');
+  });
+
+  it('streams a run the run store knows but that has no event yet, from its first event', async () => {
+    const events = new MemoryEventSource();
+    const runs = new MemoryRunSource({ 'run-1': 'pending' });
+    const { url, results } = await serve(events, { runs });
+    const done = get(`${url}/run-1`);
+    await vi.waitFor(() => expect(events.activeFollows).toBe(1));
+    events.append('run-1', 'analysis_started', {});
+    events.append('run-1', 'analysis_completed', {});
+    const res = await done;
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('event:analysis_started\nid:1\n');
+    expect(await results[0]).toMatchObject({ outcome: 'terminal', sent: 2 });
+  });
+
+  it('answers 404 for a run that neither the event log nor the run store knows', async () => {
+    const events = new MemoryEventSource();
+    const runs = new MemoryRunSource({ 'run-1': 'running' });
+    const { url, results } = await serve(events, { runs });
+    const res = await get(`${url}/run-2`);
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body).error.message).toBe('run "run-2" is not known');
+    expect((await results[0])?.outcome).toBe('not_found');
+  });
+
+  it('answers 204 for a run that ended without any event, since none will come', async () => {
+    const runs = new MemoryRunSource({ 'run-1': 'cancelled' });
+    const { url, results } = await serve(new MemoryEventSource(), { runs });
+    const res = await get(`${url}/run-1`);
+    expect(res.status).toBe(204);
+    expect((await results[0])?.outcome).toBe('nothing_new');
   });
 
   it('answers 404 for a run that has no event log', async () => {
@@ -165,6 +247,45 @@ describe('streamRunEvents', () => {
     expect(body).toContain('event:analysis_completed\nid:4\n');
   });
 
+  it('keeps the headers middleware set on res and adds those of the headers option', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    events.append('run-1', 'end', null);
+    const server = http.createServer((req, res) => {
+      res.setHeader('access-control-allow-origin', 'https://app.example');
+      void streamRunEvents(req, res, { events, runId: 'run-1', headers: { 'x-request-id': 'r-7', vary: undefined } });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const res = await get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(res.headers['x-request-id']).toBe('r-7');
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+  });
+
+  it('adds the headers option to the 204 and the error answers too', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    events.append('run-1', 'end', null);
+    const headers = { 'access-control-allow-origin': '*' };
+    const { url } = await serve(events, { headers });
+    const gone = await get(`${url}/run-1`, { 'Last-Event-ID': '3' });
+    const missing = await get(`${url}/missing`);
+    expect([gone.status, missing.status]).toEqual([204, 404]);
+    expect(gone.headers['access-control-allow-origin']).toBe('*');
+    expect(missing.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('answers 500 without streaming when a header of the headers option is not valid', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    const { url, results } = await serve(events, { headers: { 'x-bad': 'line\nbreak' } });
+    const res = await get(`${url}/run-1`);
+    expect(res.status).toBe(500);
+    expect(events.calls).toEqual([]);
+    expect((await results[0])?.outcome).toBe('error');
+  });
+
   it('answers 204 to a client that already has the terminal event, so EventSource stops retrying', async () => {
     const events = new MemoryEventSource();
     running(events);
@@ -228,5 +349,24 @@ describe('streamRunEvents', () => {
     expect(res.body).toContain('id:1\n');
     expect(res.body).not.toContain('id:2\n');
     expect(await results[0]).toMatchObject({ outcome: 'error', sent: 1, lastSent: 1, error: failure });
+  });
+
+  it('reports an error, not the end of the run, when the follow stops before the terminal event', async () => {
+    const events = new MemoryEventSource();
+    running(events);
+    const follow = events.follow.bind(events);
+    // What a follow does when its store is closed under it: it just ends.
+    events.follow = async function* (runId, options) {
+      for await (const event of follow(runId, options)) {
+        yield event;
+        if (event.cursor === 2) return;
+      }
+    };
+    const { url, results } = await serve(events);
+    const res = await get(`${url}/run-1`);
+    expect(res.body).toContain('id:2\n');
+    const result = await results[0];
+    expect(result).toMatchObject({ outcome: 'error', sent: 2, lastSent: 2 });
+    expect(String(result?.error)).toMatch(/ended before the terminal event of run "run-1"/);
   });
 });
