@@ -139,18 +139,34 @@ export const ProjectMemoryEntrySchema = z.object(EntryShape).superRefine(checkSc
 export type ProjectMemoryEntry = z.infer<typeof ProjectMemoryEntrySchema>;
 
 /**
- * What {@link ProjectMemoryStore.save} accepts: a {@link ProjectMemoryEntry} whose `status`
- * defaults to `provisional`, `tags` to `[]` and `createdAt` to the store's clock.
+ * What {@link ProjectMemoryStore.save} accepts: a {@link ProjectMemoryEntry} whose `tags` default
+ * to `[]`, and whose `status` and `createdAt` may be left out (the store fills them in: for a new
+ * entry `provisional` and its clock's time, for an existing one the stored values).
  */
 export const ProjectMemoryInputSchema = z
   .object({
     ...EntryShape,
     tags: EntryShape.tags.default([]),
-    status: MemoryStatusSchema.default('provisional'),
+    status: MemoryStatusSchema.optional(),
     createdAt: EpochMs.optional(),
   })
   .superRefine(checkScopeRules);
 export type ProjectMemoryInput = z.input<typeof ProjectMemoryInputSchema>;
+
+/**
+ * What {@link ProjectMemoryStore.update} accepts: only the fields it may change, each optional.
+ * A key it does not know (`scope`, `status`, `promotionPolicy`, a typo) is refused. `null` removes
+ * an optional field (`evidence`, `lastSeenAt`, `unsupportedReason`).
+ */
+export const ProjectMemoryPatchSchema = z.strictObject({
+  tags: EntryShape.tags.optional(),
+  insight: EntryShape.insight.optional(),
+  confidence: EntryShape.confidence.optional(),
+  evidence: EntryShape.evidence.unwrap().nullable().optional(),
+  lastSeenAt: EpochMs.nullable().optional(),
+  unsupportedReason: z.string().min(1).nullable().optional(),
+});
+export type ProjectMemoryPatch = z.input<typeof ProjectMemoryPatchSchema>;
 
 /** One row of the promotion audit log. Rows outlive the entries they name. */
 export const MemoryAuditRowSchema = z.object({

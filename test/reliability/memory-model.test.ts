@@ -29,8 +29,19 @@ interface EntryInput {
   insight: string;
   confidence: number;
   status?: 'provisional' | 'confirmed';
+  promotionLevel?: number;
   promotionPolicy?: Policy;
   unsupportedReason?: string;
+}
+/** What update() is given: its six fields (null removes), and sometimes a key it must refuse. */
+interface Patch {
+  tags?: string[];
+  insight?: string;
+  confidence?: number;
+  lastSeenAt?: number | null;
+  unsupportedReason?: string | null;
+  scope?: Scope;
+  status?: string;
 }
 // biome-ignore lint/suspicious/noExplicitAny: the model's records are plain JSON compared with toEqual.
 type Entry = Record<string, any> & { entryId: string; scope: 'project' | 'world'; status: string };
@@ -43,6 +54,7 @@ type Op =
   | { t: 'list'; scope?: 'project' | 'world'; projectKey?: string; anyOfTags?: string[] }
   | { t: 'recall'; scope?: 'project' | 'world'; projectKey?: string; tags?: string[]; topK?: number }
   | { t: 'promote'; id: string; policy: Policy }
+  | { t: 'update'; id: string; patch: Patch }
   | { t: 'feedback'; id: string; rating: 'positive' | 'negative' }
   | { t: 'sweep' };
 
@@ -98,6 +110,7 @@ const entryInput: fc.Arbitrary<EntryInput> = fc
       insight: fc.constant('an insight'),
       confidence: fc.constantFrom(0.2, 0.5, 0.9),
       status: fc.constantFrom<'provisional' | 'confirmed'>('provisional', 'confirmed'),
+      promotionLevel: fc.constantFrom(0, 1),
       promotionPolicy: policy.map((p) => ({ ...p, promotedAt: T0 })),
       unsupportedReason: fc.constant('no evidence'),
     },
@@ -123,9 +136,34 @@ const entryInput: fc.Arbitrary<EntryInput> = fc
       { ...e, scope: 'project' as Scope, projectKey: e.projectKey ?? 'p2' },
     ),
   );
+const patch: fc.Arbitrary<Patch> = fc.oneof(
+  {
+    arbitrary: fc.record(
+      {
+        tags: tags,
+        insight: fc.constantFrom('a new insight', ''),
+        confidence: fc.constantFrom(0.1, 0.7, 2),
+        lastSeenAt: fc.constantFrom(T0 + 1, null),
+        unsupportedReason: fc.constantFrom('no trace', null),
+      },
+      { requiredKeys: [] },
+    ),
+    weight: 4,
+  },
+  // Keys update() does not take: refused whatever else the patch holds.
+  fc.record(
+    {
+      confidence: fc.constant(0.3),
+      scope: fc.constantFrom<Scope>('project', 'world'),
+      status: fc.constant('confirmed'),
+    },
+    { requiredKeys: ['confidence'] },
+  ),
+);
 // Writes that always go through the document's queue, so calls issued together apply in order.
 const queued: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('save' as const), entry: entryInput }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant('update' as const), id, patch }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant('promote' as const), id, policy }), weight: 2 },
   {
     arbitrary: fc.record({ t: fc.constant('feedback' as const), id, rating: fc.constantFrom('positive', 'negative') }),
@@ -181,24 +219,61 @@ function storedPolicy(p: Policy, promotedAt: number): Policy {
   return out;
 }
 
+function samePolicy(a: Policy, b: Policy | undefined): boolean {
+  return b !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
 function save(m: Model, e: EntryInput): Entry {
   if (e.scope === 'session') throw invalid();
   if (e.scope === 'world' && !e.promotionPolicy) throw invalid();
   if (e.scope === 'project' && e.projectKey === undefined) throw invalid(); // (TSDoc)
+  const policy = e.promotionPolicy && storedPolicy(e.promotionPolicy, e.promotionPolicy.promotedAt ?? now);
+  const previous = m.entries.get(e.entryId);
+  // An existing entry's scope and promotion belong to promote() (DESIGN.md).
+  if (previous) {
+    if (e.scope !== previous.scope) throw new ModelError('ILLEGAL_TRANSITION');
+    if (e.promotionLevel !== undefined && e.promotionLevel !== (previous.promotionLevel ?? 0)) {
+      throw new ModelError('ILLEGAL_TRANSITION');
+    }
+    if (policy && !samePolicy(policy, previous.promotionPolicy)) throw new ModelError('ILLEGAL_TRANSITION');
+  }
   const entry: Entry = {
     entryId: e.entryId,
     scope: e.scope,
     tags: e.tags ?? [],
     insight: e.insight,
     confidence: e.confidence,
-    status: e.status ?? 'provisional',
-    createdAt: now,
+    // Left out on an existing entry: the stored status and times stay (TSDoc).
+    status: e.status ?? previous?.status ?? 'provisional',
+    createdAt: previous?.createdAt ?? now,
   };
   if (e.projectKey !== undefined) entry.projectKey = e.projectKey;
-  if (e.promotionPolicy) entry.promotionPolicy = storedPolicy(e.promotionPolicy, e.promotionPolicy.promotedAt ?? now);
+  if (previous) {
+    for (const key of ['promotionLevel', 'promotionPolicy', 'firstFeedbackAt', 'lastFeedbackAt']) {
+      if (previous[key] !== undefined) entry[key] = previous[key];
+    }
+  } else {
+    if (e.promotionLevel !== undefined) entry.promotionLevel = e.promotionLevel;
+    if (policy) entry.promotionPolicy = policy;
+  }
   if (e.unsupportedReason !== undefined) entry.unsupportedReason = e.unsupportedReason;
   m.entries.set(entry.entryId, entry);
   return entry;
+}
+
+/** DESIGN.md: changes only the fields given; other keys are refused before anything else. */
+function update(m: Model, entryId: string, p: Patch): Entry {
+  if (p.scope !== undefined || p.status !== undefined) throw invalid();
+  if (p.insight === '' || (p.confidence !== undefined && p.confidence > 1)) throw invalid();
+  const entry = m.entries.get(entryId);
+  if (!entry) throw new ModelError('NOT_FOUND');
+  const next: Entry = { ...entry };
+  for (const [key, value] of Object.entries(p)) {
+    if (value === null) delete next[key];
+    else if (value !== undefined) next[key] = value;
+  }
+  m.entries.set(entryId, next);
+  return next;
 }
 
 function promote(m: Model, entryId: string, p: Policy): Entry {
@@ -298,6 +373,8 @@ const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
         return s.recall(o);
       case 'promote':
         return s.promote(o.id, o.policy as Parameters<ProjectMemoryStore['promote']>[1]);
+      case 'update':
+        return s.update(o.id, o.patch as Parameters<ProjectMemoryStore['update']>[1]);
       case 'feedback':
         return s.applyFeedback(o.id, o.rating);
       case 'sweep':
@@ -320,6 +397,8 @@ const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
         return recall(m, o);
       case 'promote':
         return promote(m, o.id, o.policy);
+      case 'update':
+        return update(m, o.id, o.patch);
       case 'feedback':
         return feedback(m, o.id, o.rating);
       case 'sweep': {
