@@ -70,12 +70,19 @@ type MemoryMeta = Record<string, never>;
 // The memory file needs no meta of its own; an empty object keeps the envelope the same as the other stores.
 const MemoryMetaSchema = z.object({}) as unknown as z.ZodType<MemoryMeta>;
 
-/** How the store's JSON file is laid out (schemaVersion 1). */
+/**
+ * How the store's JSON file is laid out (schemaVersion 1), the layout of the implementation
+ * agent-stores replaces, so that either reads the other's file:
+ * `{ "schemaVersion": 1, "rev": n, "meta": {}, "entries": [...], "promotionAudit": [...] }`.
+ * `rev` and `meta` are agent-stores' own (that implementation ignores them; a file without them
+ * is revision 0). Audit rows that earlier agent-stores versions wrote under `log` are read too.
+ */
 const projectMemoryFormat: DocumentFormat<ProjectMemoryEntry, MemoryMeta, MemoryAuditRow> = {
   version: 1,
   entry: ProjectMemoryEntrySchema,
   meta: MemoryMetaSchema,
   logRow: MemoryAuditRowSchema,
+  logKey: 'promotionAudit',
   keyOf: (entry) => entry.entryId,
   emptyMeta: () => ({}),
 };
@@ -146,9 +153,8 @@ export class ProjectMemoryStore {
    *
    * @returns a copy of the stored entry.
    * @throws ValidationError for a field of the wrong type or out of range, an unknown enum value,
-   *   `scope: 'session'`, a `project` entry without `projectKey`, a `world` entry without
-   *   `promotionPolicy`, or a policy whose trigger is not `user_feedback`, `reviewer_approval` or
-   *   `skill_eval_pass`.
+   *   `scope: 'session'`, a `world` entry without `promotionPolicy`, or a policy whose trigger is
+   *   not `user_feedback`, `reviewer_approval` or `skill_eval_pass`.
    * @throws IllegalTransitionError when an existing entry's `scope`, `promotionLevel` or
    *   `promotionPolicy` would change.
    */

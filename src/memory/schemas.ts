@@ -117,14 +117,12 @@ const EntryShape = {
   unsupportedReason: z.string().min(1).optional(),
 };
 
-/** A project entry belongs to a project; a world entry got there by a recorded promotion. */
-function checkScopeRules(
-  entry: { scope: string; projectKey?: string | undefined; promotionPolicy?: unknown },
-  ctx: z.RefinementCtx,
-) {
-  if (entry.scope === 'project' && entry.projectKey === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['projectKey'], message: "a 'project' entry needs a projectKey" });
-  }
+/**
+ * A world entry got there by a recorded promotion. (A `project` entry may leave out its
+ * `projectKey`, as the implementation agent-stores replaces allows: `recall({ projectKey })` and
+ * `list({ projectKey })` then never match it.)
+ */
+function checkScopeRules(entry: { scope: string; promotionPolicy?: unknown }, ctx: z.RefinementCtx) {
   if (entry.scope === 'world' && entry.promotionPolicy === undefined) {
     ctx.addIssue({ code: 'custom', path: ['promotionPolicy'], message: "a 'world' entry needs a promotionPolicy" });
   }
@@ -132,8 +130,8 @@ function checkScopeRules(
 
 /**
  * A project- or world-scope memory: an insight with its tags, confidence, evidence, feedback
- * status and promotion record. A `project` entry needs a `projectKey`; a `world` entry needs a
- * `promotionPolicy`.
+ * status and promotion record. A `world` entry needs a `promotionPolicy`; `projectKey` is
+ * optional (an entry without one matches no `projectKey` filter).
  */
 export const ProjectMemoryEntrySchema = z.object(EntryShape).superRefine(checkScopeRules);
 export type ProjectMemoryEntry = z.infer<typeof ProjectMemoryEntrySchema>;

@@ -29,7 +29,7 @@ const badSaves: [string, Op][] = [
   ["scope 'session'", saveWith({ scope: 'session' })],
   ['an unknown scope', saveWith({ scope: 'galaxy' })],
   ['a numeric scope', saveWith({ scope: 1 })],
-  ['a project entry without projectKey', saveWith({ projectKey: undefined })],
+  ['an empty projectKey', saveWith({ projectKey: '' })],
   ['a numeric projectKey', saveWith({ projectKey: 5 })],
   ['tags that are a string', saveWith({ tags: 'cpu' })],
   ['a numeric tag', saveWith({ tags: [1] })],

@@ -112,16 +112,11 @@ describe.each(memoryBackends)('save() of an existing entry and update() (%s)', (
 
     it('still replaces the content fields (one left out is removed)', async () => {
       await store.save(projectEntry('m1', { tags: ['a'], lastSeenAt: 3, unsupportedReason: 'why' }));
-      const saved = await store.save({
-        entryId: 'm1',
-        scope: 'project',
-        projectKey: 'p',
-        insight: 'bare',
-        confidence: 0.1,
-      });
+      const saved = await store.save({ entryId: 'm1', scope: 'project', insight: 'bare', confidence: 0.1 });
       expect(saved.tags).toEqual([]);
       expect(saved.lastSeenAt).toBeUndefined();
       expect(saved.unsupportedReason).toBeUndefined();
+      expect(saved.projectKey).toBeUndefined();
     });
   });
 

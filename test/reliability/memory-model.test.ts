@@ -226,7 +226,7 @@ function samePolicy(a: Policy, b: Policy | undefined): boolean {
 function save(m: Model, e: EntryInput): Entry {
   if (e.scope === 'session') throw invalid();
   if (e.scope === 'world' && !e.promotionPolicy) throw invalid();
-  if (e.scope === 'project' && e.projectKey === undefined) throw invalid(); // (TSDoc)
+  // A project entry may leave out its projectKey (DESIGN.md: projectKey?).
   const policy = e.promotionPolicy && storedPolicy(e.promotionPolicy, e.promotionPolicy.promotedAt ?? now);
   const previous = m.entries.get(e.entryId);
   // An existing entry's scope and promotion belong to promote() (DESIGN.md).
