@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
@@ -65,7 +66,6 @@ interface Model {
 
 let now = T0;
 
-const id = fc.constantFrom('m1', 'm2', 'm3');
 const scope = fc.constantFrom<Scope>('project', 'project', 'project', 'world', 'session');
 const tags = fc.subarray(['x', 'y', 'z']);
 // Mostly policies the rules accept, so that promotions get through; sometimes anything at all.
@@ -100,49 +100,13 @@ const anyPolicy: fc.Arbitrary<Policy> = fc.record(
   { requiredKeys: ['fromScope', 'toScope', 'trigger'] },
 );
 const policy = fc.oneof({ arbitrary: validPolicy, weight: 3 }, { arbitrary: anyPolicy, weight: 1 });
-const entryInput: fc.Arbitrary<EntryInput> = fc
-  .record(
-    {
-      entryId: id,
-      scope,
-      projectKey: fc.constantFrom('p1', 'p2'),
-      tags,
-      insight: fc.constant('an insight'),
-      confidence: fc.constantFrom(0.2, 0.5, 0.9),
-      status: fc.constantFrom<'provisional' | 'confirmed'>('provisional', 'confirmed'),
-      promotionLevel: fc.constantFrom(0, 1),
-      promotionPolicy: policy.map((p) => ({ ...p, promotedAt: T0 })),
-      unsupportedReason: fc.constant('no evidence'),
-    },
-    { requiredKeys: ['entryId', 'scope', 'insight', 'confidence'] },
-  )
-  // Most saves are valid: a project entry with its key, a world entry with its policy.
-  .chain((e) =>
-    fc.constantFrom(
-      e,
-      e.scope === 'project' ? { ...e, projectKey: e.projectKey ?? 'p1' } : e,
-      e.scope === 'world' && e.promotionPolicy === undefined
-        ? {
-            ...e,
-            promotionPolicy: {
-              fromScope: 'project' as Scope,
-              toScope: 'world' as Scope,
-              trigger: 'reviewer_approval' as Trigger,
-              reviewer: 'bob',
-              promotedAt: T0,
-            },
-          }
-        : e,
-      { ...e, scope: 'project' as Scope, projectKey: e.projectKey ?? 'p2' },
-    ),
-  );
 const patch: fc.Arbitrary<Patch> = fc.oneof(
   {
     arbitrary: fc.record(
       {
         tags: tags,
-        insight: fc.constantFrom('a new insight', ''),
-        confidence: fc.constantFrom(0.1, 0.7, 2),
+        insight: fc.constantFrom('a new insight', 'a new insight', 'a new insight', ''),
+        confidence: fc.constantFrom(0.1, 0.7, 0.1, 0.7, 2),
         lastSeenAt: fc.constantFrom(T0 + 1, null),
         unsupportedReason: fc.constantFrom('no trace', null),
       },
@@ -160,48 +124,92 @@ const patch: fc.Arbitrary<Patch> = fc.oneof(
     { requiredKeys: ['confidence'] },
   ),
 );
-// Writes that always go through the document's queue, so calls issued together apply in order.
-const queued: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ t: fc.constant('save' as const), entry: entryInput }), weight: 4 },
-  { arbitrary: fc.record({ t: fc.constant('update' as const), id, patch }), weight: 2 },
-  { arbitrary: fc.record({ t: fc.constant('promote' as const), id, policy }), weight: 2 },
-  {
-    arbitrary: fc.record({ t: fc.constant('feedback' as const), id, rating: fc.constantFrom('positive', 'negative') }),
-    weight: 3,
-  },
-);
-// remove() and sweepAutoConfirm() first look at the committed state and skip the write when there
-// is nothing to do, so a call issued right after an unawaited save() may not see it: they are
-// left out of batches (see issue-order.test.ts).
-const write: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: queued, weight: 9 },
-  fc.record({ t: fc.constant('remove' as const), id }),
-  fc.constant({ t: 'sweep' as const }),
-);
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: write, weight: 5 },
-  fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(1_000, 5_000, 10_000, HOUR, DAY, 25 * HOUR) }),
-  fc.record({ t: fc.constant('get' as const), id }),
-  fc.record(
+/** The operations on entries with these ids: queued writes (issued alone or together) and everything. */
+function operations(id: fc.Arbitrary<string>): { queued: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
+  const entryInput: fc.Arbitrary<EntryInput> = fc
+    .record(
+      {
+        entryId: id,
+        scope,
+        projectKey: fc.constantFrom('p1', 'p2'),
+        tags,
+        insight: fc.constant('an insight'),
+        confidence: fc.constantFrom(0.2, 0.5, 0.9),
+        status: fc.constantFrom<'provisional' | 'confirmed'>('provisional', 'confirmed'),
+        promotionLevel: fc.constantFrom(0, 1),
+        promotionPolicy: policy.map((p) => ({ ...p, promotedAt: T0 })),
+        unsupportedReason: fc.constant('no evidence'),
+      },
+      { requiredKeys: ['entryId', 'scope', 'insight', 'confidence'] },
+    )
+    // Most saves are valid: a project entry with its key, a world entry with its policy.
+    .chain((e) =>
+      fc.constantFrom(
+        e,
+        e.scope === 'project' ? { ...e, projectKey: e.projectKey ?? 'p1' } : e,
+        e.scope === 'world' && e.promotionPolicy === undefined
+          ? {
+              ...e,
+              promotionPolicy: {
+                fromScope: 'project' as Scope,
+                toScope: 'world' as Scope,
+                trigger: 'reviewer_approval' as Trigger,
+                reviewer: 'bob',
+                promotedAt: T0,
+              },
+            }
+          : e,
+        { ...e, scope: 'project' as Scope, projectKey: e.projectKey ?? 'p2' },
+      ),
+    );
+  // Writes that always go through the document's queue, so calls issued together apply in order.
+  const queued: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: fc.record({ t: fc.constant('save' as const), entry: entryInput }), weight: 4 },
+    { arbitrary: fc.record({ t: fc.constant('update' as const), id, patch }), weight: 2 },
+    { arbitrary: fc.record({ t: fc.constant('promote' as const), id, policy }), weight: 2 },
     {
-      t: fc.constant('list' as const),
-      scope: fc.constantFrom('project', 'world'),
-      projectKey: fc.constantFrom('p1', 'p2'),
-      anyOfTags: tags,
+      arbitrary: fc.record({
+        t: fc.constant('feedback' as const),
+        id,
+        rating: fc.constantFrom('positive', 'negative'),
+      }),
+      weight: 3,
     },
-    { requiredKeys: ['t'] },
-  ),
-  fc.record(
-    {
-      t: fc.constant('recall' as const),
-      scope: fc.constantFrom('project', 'world'),
-      projectKey: fc.constantFrom('p1', 'p2'),
-      tags,
-      topK: fc.constantFrom(1, 2, 5),
-    },
-    { requiredKeys: ['t'] },
-  ),
-);
+  );
+  // remove() and sweepAutoConfirm() first look at the committed state and skip the write when there
+  // is nothing to do, so a call issued right after an unawaited save() may not see it: they are
+  // left out of batches (see issue-order.test.ts).
+  const write: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: queued, weight: 9 },
+    fc.record({ t: fc.constant('remove' as const), id }),
+    fc.constant({ t: 'sweep' as const }),
+  );
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: write, weight: 5 },
+    fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(1_000, 5_000, 10_000, HOUR, DAY, 25 * HOUR) }),
+    fc.record({ t: fc.constant('get' as const), id }),
+    fc.record(
+      {
+        t: fc.constant('list' as const),
+        scope: fc.constantFrom('project', 'world'),
+        projectKey: fc.constantFrom('p1', 'p2'),
+        anyOfTags: tags,
+      },
+      { requiredKeys: ['t'] },
+    ),
+    fc.record(
+      {
+        t: fc.constant('recall' as const),
+        scope: fc.constantFrom('project', 'world'),
+        projectKey: fc.constantFrom('p1', 'p2'),
+        tags,
+        topK: fc.constantFrom(1, 2, 5),
+      },
+      { requiredKeys: ['t'] },
+    ),
+  );
+  return { queued, op };
+}
 
 const invalid = () => new ModelError('VALIDATION');
 const TRIGGERS = ['user_feedback', 'reviewer_approval', 'skill_eval_pass'];
@@ -220,7 +228,8 @@ function storedPolicy(p: Policy, promotedAt: number): Policy {
 }
 
 function samePolicy(a: Policy, b: Policy | undefined): boolean {
-  return b !== undefined && JSON.stringify(a) === JSON.stringify(b);
+  const keys = ['fromScope', 'toScope', 'trigger', 'reviewer', 'evalCaseId', 'promotedAt'] as const;
+  return b !== undefined && keys.every((key) => a[key] === b[key]);
 }
 
 function save(m: Model, e: EntryInput): Entry {
@@ -345,9 +354,11 @@ function recall(m: Model, q: Extract<Op, { t: 'recall' }>): { entry: Entry; scor
   return hits.slice(0, q.topK ?? 5);
 }
 
+const fresh = operations(fc.constantFrom('m1', 'm2', 'm3'));
+
 const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
-  op,
-  batchOp: queued,
+  op: fresh.op,
+  batchOp: fresh.queued,
   open: (root) =>
     root === undefined
       ? ProjectMemoryStore.inMemory({ clock: () => now })
@@ -429,6 +440,29 @@ const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
   },
 };
 
+// The memory file of the implementation agent-stores replaces (pretty-printed, no rev, project
+// entries without projectKey, an audit row of a removed entry). The model takes it over as it is.
+const SEED = path.join(import.meta.dirname, '../fixtures/seed-reference/analysis_project_memory.json');
+const SEED_NOW = 1_800_000_000_000;
+const seeded = operations(fc.constantFrom('mem-0', 'mem-3', 'mem-5', 'mem-6', 'm1'));
+
+const seededSpec: ModelSpec<Op, ProjectMemoryStore, Model> = {
+  ...spec,
+  op: seeded.op,
+  batchOp: seeded.queued,
+  open: (root) => {
+    if (root === undefined) throw new Error('the seeded model runs on files only');
+    const file = path.join(root, 'analysis_project_memory.json');
+    if (!fs.existsSync(file)) fs.copyFileSync(SEED, file);
+    return new ProjectMemoryStore({ path: file, clock: () => now });
+  },
+  model: () => {
+    now = SEED_NOW;
+    const doc = JSON.parse(fs.readFileSync(SEED, 'utf8'));
+    return { entries: new Map(doc.entries.map((e: Entry) => [e.entryId, e])), audit: doc.promotionAudit };
+  },
+};
+
 describe('ProjectMemoryStore against a model of its contract', () => {
   it('agrees with the model on every step of random sequences (in-memory twin)', async () => {
     await checkModel(spec, { file: false, numRuns: runsFromEnv('FC_RUNS', 1_000) });
@@ -436,5 +470,9 @@ describe('ProjectMemoryStore against a model of its contract', () => {
 
   it('agrees with the model on every step and after reopening (file backend)', async () => {
     await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000) });
+  });
+
+  it('agrees with the model on a file the replaced implementation wrote, taken over as it is', async () => {
+    await checkModel(seededSpec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 300) });
   });
 });
