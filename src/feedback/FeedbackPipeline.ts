@@ -55,7 +55,7 @@ type Doc = DurableDocument<FeedbackPipelineEntry, PipelineMeta, never>;
 
 /** An entry as read from the pipeline's file: one without `history` (see the entry's schema) gets `[]`. */
 const StoredPipelineEntrySchema: z.ZodType<FeedbackPipelineEntry> = FeedbackPipelineEntrySchema.extend({
-  history: FeedbackPipelineEntrySchema.shape.history.default([]),
+  history: FeedbackPipelineEntrySchema.shape.history.default(() => []),
 });
 
 /**
