@@ -53,14 +53,33 @@ export interface FeedbackPipelineMemoryOptions {
 
 type Doc = DurableDocument<FeedbackPipelineEntry, PipelineMeta, never>;
 
-/** How the pipeline's JSON file is laid out (schemaVersion 1). It has no log. */
+/** An entry as read from the pipeline's file: one without `history` (see the entry's schema) gets `[]`. */
+const StoredPipelineEntrySchema: z.ZodType<FeedbackPipelineEntry> = FeedbackPipelineEntrySchema.extend({
+  history: FeedbackPipelineEntrySchema.shape.history.default(() => []),
+});
+
+/**
+ * How the pipeline's JSON file is laid out (schemaVersion 1), the layout of the implementation
+ * agent-stores replaces, so that either reads the other's file:
+ * `{ "schemaVersion": 1, "rev": n, "meta": { "highWater": t }, "entries": [...] }`. It has no log
+ * (earlier agent-stores versions wrote an empty `"log": []`, still read). `rev`, `meta` and each
+ * entry's `history` are agent-stores' own; a file without them (that implementation's) is
+ * revision 0, its entries get an empty history, and the high-water mark is the highest
+ * `updatedAt` of its entries, so stamps continue above them.
+ */
 const pipelineFormat: DocumentFormat<FeedbackPipelineEntry, PipelineMeta, never> = {
   version: 1,
-  entry: FeedbackPipelineEntrySchema,
+  entry: StoredPipelineEntrySchema,
   meta: PipelineMetaSchema,
   logRow: z.never(),
+  logKey: null,
   keyOf: (entry) => entry.entryId,
   emptyMeta: () => ({ highWater: 0 }),
+  reconcileMeta(meta, entries) {
+    let highWater = meta.highWater;
+    for (const entry of entries.values()) if (entry.updatedAt > highWater) highWater = entry.updatedAt;
+    return highWater === meta.highWater ? meta : { highWater };
+  },
 };
 
 /** A deep copy by hand: `get()` is a hot path and this is several times faster than `structuredClone`. */

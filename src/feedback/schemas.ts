@@ -35,7 +35,14 @@ export const PipelineHistoryRowSchema = z.object({
 });
 export type PipelineHistoryRow = z.infer<typeof PipelineHistoryRowSchema>;
 
-/** A piece of user feedback on its way to a merged skill (or its rejection). */
+/**
+ * A piece of user feedback on its way to a merged skill (or its rejection).
+ *
+ * `history` has a row for every stage the entry reached through agent-stores, oldest first. An
+ * entry taken over from a file of the implementation agent-stores replaces (which kept no history)
+ * starts with an empty history: its `stage`, `reviewer` and `updatedAt` are on the entry itself,
+ * and the rows begin with its next move; no stage time or reviewer is made up.
+ */
 export const FeedbackPipelineEntrySchema = z.object({
   entryId: PipelineEntryIdSchema,
   feedbackId: NonBlankId,
@@ -46,7 +53,7 @@ export const FeedbackPipelineEntrySchema = z.object({
   reviewer: ReviewerNameSchema.optional(),
   /** Strictly greater than every `updatedAt` the file has held before. */
   updatedAt: EpochMs,
-  history: z.array(PipelineHistoryRowSchema).min(1),
+  history: z.array(PipelineHistoryRowSchema),
 });
 export type FeedbackPipelineEntry = z.infer<typeof FeedbackPipelineEntrySchema>;
 

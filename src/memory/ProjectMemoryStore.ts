@@ -26,6 +26,8 @@ import {
   ProjectMemoryEntrySchema,
   type ProjectMemoryInput,
   ProjectMemoryInputSchema,
+  type ProjectMemoryPatch,
+  ProjectMemoryPatchSchema,
   type StoredMemoryScope,
 } from './schemas.js';
 
@@ -68,12 +70,19 @@ type MemoryMeta = Record<string, never>;
 // The memory file needs no meta of its own; an empty object keeps the envelope the same as the other stores.
 const MemoryMetaSchema = z.object({}) as unknown as z.ZodType<MemoryMeta>;
 
-/** How the store's JSON file is laid out (schemaVersion 1). */
+/**
+ * How the store's JSON file is laid out (schemaVersion 1), the layout of the implementation
+ * agent-stores replaces, so that either reads the other's file:
+ * `{ "schemaVersion": 1, "rev": n, "meta": {}, "entries": [...], "promotionAudit": [...] }`.
+ * `rev` and `meta` are agent-stores' own (that implementation ignores them; a file without them
+ * is revision 0). Audit rows that earlier agent-stores versions wrote under `log` are read too.
+ */
 const projectMemoryFormat: DocumentFormat<ProjectMemoryEntry, MemoryMeta, MemoryAuditRow> = {
   version: 1,
   entry: ProjectMemoryEntrySchema,
   meta: MemoryMetaSchema,
   logRow: MemoryAuditRowSchema,
+  logKey: 'promotionAudit',
   keyOf: (entry) => entry.entryId,
   emptyMeta: () => ({}),
 };
@@ -125,23 +134,71 @@ export class ProjectMemoryStore {
   }
 
   /**
-   * Inserts `entry`, or replaces the whole stored entry with the same `entryId` (fields left out
-   * are not kept from the old one: to change one field, `get()` the entry, change it, `save()` it).
-   * `status` defaults to `provisional`, `tags` to `[]`, `createdAt` to now. The promotion audit
-   * log is not touched.
+   * Inserts `entry`, or replaces the stored entry with the same `entryId`.
+   *
+   * A new entry gets `status: 'provisional'` and `createdAt` now unless given; `tags` default to `[]`.
+   *
+   * Replacing an existing entry keeps what only other methods may change:
+   * - `scope`, `promotionLevel` and `promotionPolicy` belong to {@link ProjectMemoryStore.promote}
+   *   (which writes the audit row). `scope` must be the stored one; `promotionLevel` and
+   *   `promotionPolicy` may be left out (the stored ones are kept) or given equal to the stored
+   *   ones (what `get()` returned); anything else is an `IllegalTransitionError` and nothing is written.
+   * - `status`, `createdAt`, `firstFeedbackAt` and `lastFeedbackAt` left out keep their stored
+   *   values (so a save never resets the feedback machine or the 24 h windows); given, they replace them.
+   * - Every other field is replaced: one left out is removed (`tags` become `[]`). To change a few
+   *   fields and keep the rest, use {@link ProjectMemoryStore.update}.
+   *
+   * The promotion audit log is not touched.
    *
    * @returns a copy of the stored entry.
    * @throws ValidationError for a field of the wrong type or out of range, an unknown enum value,
-   *   `scope: 'session'`, a `project` entry without `projectKey`, a `world` entry without
-   *   `promotionPolicy`, or a policy whose trigger is not `user_feedback`, `reviewer_approval` or
-   *   `skill_eval_pass`.
+   *   `scope: 'session'`, a `world` entry without `promotionPolicy`, or a policy whose trigger is
+   *   not `user_feedback`, `reviewer_approval` or `skill_eval_pass`.
+   * @throws IllegalTransitionError when an existing entry's `scope`, `promotionLevel` or
+   *   `promotionPolicy` would change.
    */
   async save(entry: ProjectMemoryInput): Promise<ProjectMemoryEntry> {
     this.#doc.checkOpen();
     const input = parseInput(ProjectMemoryInputSchema, entry, 'memory entry');
-    const stored: ProjectMemoryEntry = { ...input, createdAt: input.createdAt ?? this.#now() };
-    await this.#doc.mutate((tx) => tx.put(stored.entryId, stored));
+    const createdAt = input.createdAt ?? this.#now();
+    const stored = await this.#doc.mutate((tx) => {
+      const previous = tx.get(input.entryId);
+      const next = previous ? replaceEntry(previous, input) : newEntry(input, createdAt);
+      tx.put(next.entryId, next);
+      return next;
+    });
     return copyEntry(stored);
+  }
+
+  /**
+   * Changes only the fields given in `patch` (`tags`, `insight`, `confidence`, `evidence`,
+   * `lastSeenAt`, `unsupportedReason`); every other field stays as stored. `null` removes
+   * `evidence`, `lastSeenAt` or `unsupportedReason`; a field set to `undefined` counts as left out.
+   * An empty patch (or one that changes nothing) writes nothing.
+   *
+   * @returns a copy of the updated entry.
+   * @throws ValidationError for a key not in that list (`scope`, `status`, promotion fields, a
+   *   typo) or a value of the wrong type, before any file is touched.
+   * @throws NotFoundError when there is no such entry.
+   */
+  async update(entryId: string, patch: ProjectMemoryPatch): Promise<ProjectMemoryEntry> {
+    checkId(entryId);
+    const changes = parseInput(ProjectMemoryPatchSchema, patch, 'memory patch');
+    const updated = await this.#doc.mutate((tx) => {
+      const entry = tx.get(entryId);
+      if (!entry) throw new NotFoundError('memory entry', entryId);
+      const next: ProjectMemoryEntry = { ...entry };
+      let changed = false;
+      for (const [key, value] of Object.entries(changes) as [keyof ProjectMemoryPatch, unknown][]) {
+        if (value === undefined || JSON.stringify(value) === JSON.stringify(next[key] ?? null)) continue;
+        if (value === null) delete next[key];
+        else (next as Record<string, unknown>)[key] = value;
+        changed = true;
+      }
+      if (changed) tx.put(entryId, next);
+      return next;
+    });
+    return copyEntry(updated);
   }
 
   /** A copy of the entry, or `undefined` when there is none with this id. */
@@ -340,6 +397,57 @@ export class ProjectMemoryStore {
   #now(): number {
     return readClock(this.#clock);
   }
+}
+
+type SaveInput = ReturnType<typeof ProjectMemoryInputSchema.parse>;
+
+/** A new entry from a validated input: `provisional` unless given. */
+function newEntry(input: SaveInput, createdAt: number): ProjectMemoryEntry {
+  return { ...input, status: input.status ?? 'provisional', createdAt };
+}
+
+/**
+ * The entry a `save()` over `previous` stores: promotion fields as stored (refused if the input
+ * tries to change them), feedback fields kept when left out, every other field from the input.
+ */
+function replaceEntry(previous: ProjectMemoryEntry, input: SaveInput): ProjectMemoryEntry {
+  const id = previous.entryId;
+  const refuse = (what: string) =>
+    new IllegalTransitionError(
+      id,
+      previous.scope,
+      input.scope,
+      `save() cannot change ${what} of an existing entry: only promote() does, with its audit row; save it with the stored ${what} (or leave it out) and call promote()`,
+    );
+  if (input.scope !== previous.scope) throw refuse('the scope');
+  if (input.promotionLevel !== undefined && input.promotionLevel !== (previous.promotionLevel ?? 0)) {
+    throw refuse('the promotionLevel');
+  }
+  if (input.promotionPolicy !== undefined && !samePolicy(input.promotionPolicy, previous.promotionPolicy)) {
+    throw refuse('the promotionPolicy');
+  }
+  const next: ProjectMemoryEntry = {
+    ...input,
+    status: input.status ?? previous.status,
+    createdAt: input.createdAt ?? previous.createdAt,
+  };
+  delete next.promotionLevel;
+  delete next.promotionPolicy;
+  if (previous.promotionLevel !== undefined) next.promotionLevel = previous.promotionLevel;
+  if (previous.promotionPolicy !== undefined) next.promotionPolicy = previous.promotionPolicy;
+  if (next.firstFeedbackAt === undefined && previous.firstFeedbackAt !== undefined) {
+    next.firstFeedbackAt = previous.firstFeedbackAt;
+  }
+  if (next.lastFeedbackAt === undefined && previous.lastFeedbackAt !== undefined) {
+    next.lastFeedbackAt = previous.lastFeedbackAt;
+  }
+  return next;
+}
+
+const POLICY_KEYS = ['fromScope', 'toScope', 'trigger', 'reviewer', 'promotedAt', 'evalCaseId'] as const;
+
+function samePolicy(a: MemoryPromotionPolicy, b: MemoryPromotionPolicy | undefined): boolean {
+  return b !== undefined && POLICY_KEYS.every((key) => a[key] === b[key]);
 }
 
 /** Plain code-unit order: the same on every machine, unlike `localeCompare`. */

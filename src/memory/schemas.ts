@@ -117,14 +117,12 @@ const EntryShape = {
   unsupportedReason: z.string().min(1).optional(),
 };
 
-/** A project entry belongs to a project; a world entry got there by a recorded promotion. */
-function checkScopeRules(
-  entry: { scope: string; projectKey?: string | undefined; promotionPolicy?: unknown },
-  ctx: z.RefinementCtx,
-) {
-  if (entry.scope === 'project' && entry.projectKey === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['projectKey'], message: "a 'project' entry needs a projectKey" });
-  }
+/**
+ * A world entry got there by a recorded promotion. (A `project` entry may leave out its
+ * `projectKey`, as the implementation agent-stores replaces allows: `recall({ projectKey })` and
+ * `list({ projectKey })` then never match it.)
+ */
+function checkScopeRules(entry: { scope: string; promotionPolicy?: unknown }, ctx: z.RefinementCtx) {
   if (entry.scope === 'world' && entry.promotionPolicy === undefined) {
     ctx.addIssue({ code: 'custom', path: ['promotionPolicy'], message: "a 'world' entry needs a promotionPolicy" });
   }
@@ -132,25 +130,41 @@ function checkScopeRules(
 
 /**
  * A project- or world-scope memory: an insight with its tags, confidence, evidence, feedback
- * status and promotion record. A `project` entry needs a `projectKey`; a `world` entry needs a
- * `promotionPolicy`.
+ * status and promotion record. A `world` entry needs a `promotionPolicy`; `projectKey` is
+ * optional (an entry without one matches no `projectKey` filter).
  */
 export const ProjectMemoryEntrySchema = z.object(EntryShape).superRefine(checkScopeRules);
 export type ProjectMemoryEntry = z.infer<typeof ProjectMemoryEntrySchema>;
 
 /**
- * What {@link ProjectMemoryStore.save} accepts: a {@link ProjectMemoryEntry} whose `status`
- * defaults to `provisional`, `tags` to `[]` and `createdAt` to the store's clock.
+ * What {@link ProjectMemoryStore.save} accepts: a {@link ProjectMemoryEntry} whose `tags` default
+ * to `[]`, and whose `status` and `createdAt` may be left out (the store fills them in: for a new
+ * entry `provisional` and its clock's time, for an existing one the stored values).
  */
 export const ProjectMemoryInputSchema = z
   .object({
     ...EntryShape,
     tags: EntryShape.tags.default([]),
-    status: MemoryStatusSchema.default('provisional'),
+    status: MemoryStatusSchema.optional(),
     createdAt: EpochMs.optional(),
   })
   .superRefine(checkScopeRules);
 export type ProjectMemoryInput = z.input<typeof ProjectMemoryInputSchema>;
+
+/**
+ * What {@link ProjectMemoryStore.update} accepts: only the fields it may change, each optional.
+ * A key it does not know (`scope`, `status`, `promotionPolicy`, a typo) is refused. `null` removes
+ * an optional field (`evidence`, `lastSeenAt`, `unsupportedReason`).
+ */
+export const ProjectMemoryPatchSchema = z.strictObject({
+  tags: EntryShape.tags.optional(),
+  insight: EntryShape.insight.optional(),
+  confidence: EntryShape.confidence.optional(),
+  evidence: EntryShape.evidence.unwrap().nullable().optional(),
+  lastSeenAt: EpochMs.nullable().optional(),
+  unsupportedReason: z.string().min(1).nullable().optional(),
+});
+export type ProjectMemoryPatch = z.input<typeof ProjectMemoryPatchSchema>;
 
 /** One row of the promotion audit log. Rows outlive the entries they name. */
 export const MemoryAuditRowSchema = z.object({

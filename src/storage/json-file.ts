@@ -18,10 +18,35 @@ export interface DocumentFormat<E, M, L> {
   keyOf(entry: E): string;
   emptyMeta(): M;
   /**
+   * The key the log array is written under. A file may also hold its log under `log` (what
+   * agent-stores wrote before the key became a format's choice): both spellings are read, this
+   * one is written, and a file with both is refused rather than one of them dropped. `null`: the
+   * document has no log, writes none, and accepts only an empty `log` in a file.
+   * @defaultValue 'log'
+   */
+  readonly logKey?: string | null;
+  /**
+   * Brings the `meta` read from a file in line with its entries, on every load: a file written by
+   * another program (the implementation agent-stores replaces) has no `meta` of ours, and what
+   * `meta` derives from the entries (a high-water mark, say) must still hold.
+   * @defaultValue `meta` as read (or {@link DocumentFormat.emptyMeta} when the file has none)
+   */
+  reconcileMeta?(meta: M, entries: ReadonlyMap<string, E>): M;
+  /**
    * `migrations[v]` turns a version-`v` document (parsed JSON) into a version-`v + 1` one.
    * Applied in sequence on load; the file is rewritten in the new version on the next write.
+   *
+   * Layout rule: keys that other programs read (`schemaVersion`, `entries`, the log's key) keep
+   * their names within a version; what agent-stores adds goes in keys such readers ignore. A
+   * layout that must rename or reshape one of them gets a new `schemaVersion` and a one-way
+   * migration here, documented with the format, whose first write keeps a copy of the old file.
    */
   readonly migrations?: Readonly<Record<number, (doc: Record<string, unknown>) => Record<string, unknown>>>;
+}
+
+/** The key `format` writes its log under, or `null` when it has none. */
+function logKeyOf(format: DocumentFormat<unknown, unknown, unknown>): string | null {
+  return format.logKey === undefined ? 'log' : format.logKey;
 }
 
 /** What a store does with a file it cannot read. */
@@ -56,15 +81,35 @@ interface Cached<E, M, L> {
   watch?: FileWatch;
 }
 
+/**
+ * How much of the file a writer under the lock reads to compare revisions. The serializer puts
+ * `"rev"` right after `schemaVersion` on the first line, so it is always within these bytes; a
+ * file without a revision there (one written by another program) never matches, and is parsed.
+ */
 const HEAD_BYTES = 64;
-const REV_IN_HEAD = /"rev":(\d+)/;
+const REV_IN_HEAD = /^\{"schemaVersion":\d+,"rev":(\d+),/;
 
 export function emptySnapshot<E, M, L>(format: DocumentFormat<E, M, L>): Snapshot<E, M, L> {
   return { rev: 0, meta: format.emptyMeta(), entries: new Map(), log: [] };
 }
 
 /**
- * Serialises a snapshot as readable JSON, one entry and one log row per line. Entries are
+ * Serialises a snapshot as readable JSON, one entry and one log row per line:
+ *
+ * ```text
+ * {"schemaVersion":1,"rev":7,
+ * "meta":{…},
+ * "entries":[
+ * {…one entry…},
+ * {…}
+ * ],
+ * "promotionAudit":[        ← the format's log key; left out when the format has no log
+ * {…one row…}
+ * ]}
+ * ```
+ *
+ * `rev` and `meta` are agent-stores' own keys; a reader that knows only `schemaVersion`, `entries`
+ * and the log's key (the implementation agent-stores replaces) ignores them. Entries are
  * immutable, so the UTF-8 bytes of each one's text are cached, and a write of 10,000 entries
  * stringifies and encodes only the changed ones, then copies the rest into one buffer (joining
  * 10,000 strings and encoding the result took three to five times as long).
@@ -82,20 +127,22 @@ class Serializer {
     return bytes;
   }
 
-  document(version: number, snapshot: Snapshot<unknown, unknown, unknown>): Buffer {
+  document(version: number, logKey: string | null, snapshot: Snapshot<unknown, unknown, unknown>): Buffer {
     const entries = Array.from(snapshot.entries.values(), (entry) => this.line(entry));
     const log = snapshot.log.map((row) => this.line(row));
+    if (logKey === null && log.length > 0) throw new TypeError('a document without a log key has log rows');
     const prefix = Buffer.from(`{"schemaVersion":${version},"rev":${snapshot.rev},`);
     const head = Buffer.from(`\n"meta":${JSON.stringify(snapshot.meta)},\n"entries":[`);
+    const between = logKey === null ? EMPTY : Buffer.from(`],\n${JSON.stringify(logKey)}:[`);
     const body = prefix.length + CHECKSUM_FIELD_BYTES;
-    const size = body + head.length + listSize(entries) + BETWEEN.length + listSize(log) + TAIL.length;
+    const size = body + head.length + listSize(entries) + between.length + listSize(log) + TAIL.length;
     const out = Buffer.allocUnsafe(size);
     out.set(prefix, 0);
     out.set(head, body);
     let offset = body + head.length;
     offset = writeList(out, offset, entries);
-    out.set(BETWEEN, offset);
-    offset = writeList(out, offset + BETWEEN.length, log);
+    out.set(between, offset);
+    offset = writeList(out, offset + between.length, log);
     out.set(TAIL, offset);
     out.write(checksumField(crc32(out.subarray(body), crc32(prefix))), prefix.length, 'latin1');
     return out;
@@ -128,7 +175,7 @@ export function checksumMismatch(bytes: Buffer): string | undefined {
   return `its bytes do not match the checksum of their first line (crc32 ${match[2]}, the bytes give ${actual.toString(16).padStart(8, '0')}): the disk returned other bytes than were written. If you edited the file by hand, remove the "crc32" key`;
 }
 
-const BETWEEN = Buffer.from('],\n"log":[');
+const EMPTY = Buffer.alloc(0);
 const TAIL = Buffer.from(']}\n');
 const NEWLINE = 0x0a;
 const COMMA = 0x2c;
@@ -241,7 +288,11 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
   }
 
   async write(next: Snapshot<E, M, L>): Promise<void> {
-    const text = this.#serializer.document(this.#format.version, next as Snapshot<unknown, unknown, unknown>);
+    const text = this.#serializer.document(
+      this.#format.version,
+      logKeyOf(this.#format as DocumentFormat<unknown, unknown, unknown>),
+      next as Snapshot<unknown, unknown, unknown>,
+    );
     try {
       await this.#ensureDir();
       await this.#io.writeAtomic(this.file, text, { fsync: true });
@@ -370,8 +421,12 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
       if (!migrate) throw new CorruptStoreError(this.file, `no migration from schemaVersion ${v}`);
       doc = migrate(doc);
     }
-    const rev = typeof doc.rev === 'number' && Number.isInteger(doc.rev) && doc.rev >= 0 ? doc.rev : undefined;
-    if (rev === undefined) throw new CorruptStoreError(this.file, 'no valid rev');
+    // A file written by another program (the implementation agent-stores replaces) has no
+    // revision and no meta of ours: it is revision 0, and the first write makes it 1.
+    const rev = doc.rev === undefined ? 0 : doc.rev;
+    if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 0) {
+      throw new CorruptStoreError(this.file, 'rev is not a non-negative integer');
+    }
     const meta = format.meta.safeParse(doc.meta ?? format.emptyMeta());
     if (!meta.success) throw new CorruptStoreError(this.file, `meta: ${meta.error.issues[0]?.message}`);
     if (!Array.isArray(doc.entries)) throw new CorruptStoreError(this.file, 'entries is not an array');
@@ -384,15 +439,34 @@ export class JsonFileAdapter<E, M, L> implements DocumentAdapter<E, M, L> {
       }
       entries.set(format.keyOf(parsed.data), parsed.data);
     }
-    const rawLog = doc.log ?? [];
-    if (!Array.isArray(rawLog)) throw new CorruptStoreError(this.file, 'log is not an array');
+    const log = this.#decodeLog(doc);
+    const reconciled = format.reconcileMeta ? format.reconcileMeta(meta.data, entries) : meta.data;
+    return { rev, meta: reconciled, entries, log };
+  }
+
+  /** The log rows, under the format's key or the older spelling `log` (never both). */
+  #decodeLog(doc: Record<string, unknown>): L[] {
+    const logKey = logKeyOf(this.#format as DocumentFormat<unknown, unknown, unknown>);
+    let key = 'log';
+    if (logKey !== null && logKey !== 'log' && doc[logKey] !== undefined) {
+      if (doc.log !== undefined) {
+        throw new CorruptStoreError(
+          this.file,
+          `has both "${logKey}" and "log"; keep the rows in "${logKey}" and remove "log" by hand`,
+        );
+      }
+      key = logKey;
+    }
+    const raw = doc[key] ?? [];
+    if (!Array.isArray(raw)) throw new CorruptStoreError(this.file, `${key} is not an array`);
     const log: L[] = [];
-    for (const [index, item] of rawLog.entries()) {
-      const parsed = format.logRow.safeParse(item);
-      if (!parsed.success) throw new CorruptStoreError(this.file, `log[${index}]: ${parsed.error.issues[0]?.message}`);
+    for (const [index, item] of raw.entries()) {
+      const parsed = this.#format.logRow.safeParse(item);
+      if (!parsed.success)
+        throw new CorruptStoreError(this.file, `${key}[${index}]: ${parsed.error.issues[0]?.message}`);
       log.push(parsed.data);
     }
-    return { rev, meta: meta.data, entries, log };
+    return log;
   }
 
   /** Moves the unreadable file aside (under the lock) and starts empty. */

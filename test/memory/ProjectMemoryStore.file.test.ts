@@ -39,8 +39,8 @@ describe('ProjectMemoryStore on a file', () => {
     });
     const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(doc.entries[0]).toMatchObject({ entryId: 'm1', scope: 'world', promotionLevel: 1 });
-    expect(doc.log).toHaveLength(1);
-    expect(doc.log[0]).toMatchObject({ entryId: 'm1', policy: { toScope: 'world' } });
+    expect(doc.promotionAudit).toHaveLength(1);
+    expect(doc.promotionAudit[0]).toMatchObject({ entryId: 'm1', policy: { toScope: 'world' } });
   });
 
   it('recalls without changing the file’s bytes or mtime and without creating a lock', async () => {

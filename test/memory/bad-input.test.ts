@@ -29,7 +29,7 @@ const badSaves: [string, Op][] = [
   ["scope 'session'", saveWith({ scope: 'session' })],
   ['an unknown scope', saveWith({ scope: 'galaxy' })],
   ['a numeric scope', saveWith({ scope: 1 })],
-  ['a project entry without projectKey', saveWith({ projectKey: undefined })],
+  ['an empty projectKey', saveWith({ projectKey: '' })],
   ['a numeric projectKey', saveWith({ projectKey: 5 })],
   ['tags that are a string', saveWith({ tags: 'cpu' })],
   ['a numeric tag', saveWith({ tags: [1] })],
@@ -141,6 +141,36 @@ const badOthers: [string, Op][] = [
   ['sweepAutoConfirm with a string time', (s) => s.sweepAutoConfirm(anyInput('now'))],
 ];
 
+const updateWith =
+  (patch: unknown, entryId: unknown = 'm1'): Op =>
+  (store) =>
+    store.update(anyInput(entryId), anyInput(patch));
+
+const badUpdates: [string, Op][] = [
+  ['a patch that is not an object', updateWith('tags')],
+  ['a null patch', updateWith(null)],
+  ['a scope in the patch', updateWith({ scope: 'world' })],
+  ['a status in the patch', updateWith({ status: 'confirmed' })],
+  ['a promotionLevel in the patch', updateWith({ promotionLevel: 2 })],
+  [
+    'a promotionPolicy in the patch',
+    updateWith({ promotionPolicy: { fromScope: 'project', toScope: 'world', trigger: 'reviewer_approval' } }),
+  ],
+  ['a projectKey in the patch', updateWith({ projectKey: 'proj-b' })],
+  ['a createdAt in the patch', updateWith({ createdAt: 1 })],
+  ['firstFeedbackAt in the patch', updateWith({ firstFeedbackAt: 1 })],
+  ['an unknown key beside a valid one', updateWith({ confidence: 0.7, confidance: 0.7 })],
+  ['tags that are a string', updateWith({ tags: 'cpu' })],
+  ['an empty insight', updateWith({ insight: '' })],
+  ['a null insight (it cannot be removed)', updateWith({ insight: null })],
+  ['confidence above 1', updateWith({ confidence: 1.5 })],
+  ['evidence with a range ending before it starts', updateWith({ evidence: [{ range: { startNs: 5, endNs: 1 } }] })],
+  ['lastSeenAt as a string', updateWith({ lastSeenAt: 'now' })],
+  ['an empty unsupportedReason', updateWith({ unsupportedReason: '' })],
+  ['a blank entryId', updateWith({ confidence: 0.7 }, '  ')],
+  ['a numeric entryId', updateWith({ confidence: 0.7 }, 7)],
+];
+
 describe('ProjectMemoryStore refuses bad input and leaves every file as it was', () => {
   let dir: string;
   let store: ProjectMemoryStore;
@@ -164,6 +194,14 @@ describe('ProjectMemoryStore refuses bad input and leaves every file as it was',
 
   it.each(badPromotions)('promote with %s: ValidationError', async (_what, op) => {
     await expectRefused(op, ValidationError);
+  });
+
+  it.each(badUpdates)('update with %s: ValidationError', async (_what, op) => {
+    await expectRefused(op, ValidationError);
+  });
+
+  it('update of an unknown entry: NotFoundError', async () => {
+    await expectRefused(updateWith({ confidence: 0.7 }, 'nope'), NotFoundError);
   });
 
   it.each(badOthers)('%s: ValidationError', async (_what, op) => {

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
@@ -29,8 +30,19 @@ interface EntryInput {
   insight: string;
   confidence: number;
   status?: 'provisional' | 'confirmed';
+  promotionLevel?: number;
   promotionPolicy?: Policy;
   unsupportedReason?: string;
+}
+/** What update() is given: its six fields (null removes), and sometimes a key it must refuse. */
+interface Patch {
+  tags?: string[];
+  insight?: string;
+  confidence?: number;
+  lastSeenAt?: number | null;
+  unsupportedReason?: string | null;
+  scope?: Scope;
+  status?: string;
 }
 // biome-ignore lint/suspicious/noExplicitAny: the model's records are plain JSON compared with toEqual.
 type Entry = Record<string, any> & { entryId: string; scope: 'project' | 'world'; status: string };
@@ -43,6 +55,7 @@ type Op =
   | { t: 'list'; scope?: 'project' | 'world'; projectKey?: string; anyOfTags?: string[] }
   | { t: 'recall'; scope?: 'project' | 'world'; projectKey?: string; tags?: string[]; topK?: number }
   | { t: 'promote'; id: string; policy: Policy }
+  | { t: 'update'; id: string; patch: Patch }
   | { t: 'feedback'; id: string; rating: 'positive' | 'negative' }
   | { t: 'sweep' };
 
@@ -53,7 +66,6 @@ interface Model {
 
 let now = T0;
 
-const id = fc.constantFrom('m1', 'm2', 'm3');
 const scope = fc.constantFrom<Scope>('project', 'project', 'project', 'world', 'session');
 const tags = fc.subarray(['x', 'y', 'z']);
 // Mostly policies the rules accept, so that promotions get through; sometimes anything at all.
@@ -88,82 +100,116 @@ const anyPolicy: fc.Arbitrary<Policy> = fc.record(
   { requiredKeys: ['fromScope', 'toScope', 'trigger'] },
 );
 const policy = fc.oneof({ arbitrary: validPolicy, weight: 3 }, { arbitrary: anyPolicy, weight: 1 });
-const entryInput: fc.Arbitrary<EntryInput> = fc
-  .record(
+const patch: fc.Arbitrary<Patch> = fc.oneof(
+  {
+    arbitrary: fc.record(
+      {
+        tags: tags,
+        insight: fc.constantFrom('a new insight', 'a new insight', 'a new insight', ''),
+        confidence: fc.constantFrom(0.1, 0.7, 0.1, 0.7, 2),
+        lastSeenAt: fc.constantFrom(T0 + 1, null),
+        unsupportedReason: fc.constantFrom('no trace', null),
+      },
+      { requiredKeys: [] },
+    ),
+    weight: 4,
+  },
+  // Keys update() does not take: refused whatever else the patch holds.
+  fc.record(
     {
-      entryId: id,
-      scope,
-      projectKey: fc.constantFrom('p1', 'p2'),
-      tags,
-      insight: fc.constant('an insight'),
-      confidence: fc.constantFrom(0.2, 0.5, 0.9),
-      status: fc.constantFrom<'provisional' | 'confirmed'>('provisional', 'confirmed'),
-      promotionPolicy: policy.map((p) => ({ ...p, promotedAt: T0 })),
-      unsupportedReason: fc.constant('no evidence'),
+      confidence: fc.constant(0.3),
+      scope: fc.constantFrom<Scope>('project', 'world'),
+      status: fc.constant('confirmed'),
     },
-    { requiredKeys: ['entryId', 'scope', 'insight', 'confidence'] },
-  )
-  // Most saves are valid: a project entry with its key, a world entry with its policy.
-  .chain((e) =>
-    fc.constantFrom(
-      e,
-      e.scope === 'project' ? { ...e, projectKey: e.projectKey ?? 'p1' } : e,
-      e.scope === 'world' && e.promotionPolicy === undefined
-        ? {
-            ...e,
-            promotionPolicy: {
-              fromScope: 'project' as Scope,
-              toScope: 'world' as Scope,
-              trigger: 'reviewer_approval' as Trigger,
-              reviewer: 'bob',
-              promotedAt: T0,
-            },
-          }
-        : e,
-      { ...e, scope: 'project' as Scope, projectKey: e.projectKey ?? 'p2' },
+    { requiredKeys: ['confidence'] },
+  ),
+);
+/** The operations on entries with these ids: queued writes (issued alone or together) and everything. */
+function operations(id: fc.Arbitrary<string>): { queued: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
+  const entryInput: fc.Arbitrary<EntryInput> = fc
+    .record(
+      {
+        entryId: id,
+        scope,
+        projectKey: fc.constantFrom('p1', 'p2'),
+        tags,
+        insight: fc.constant('an insight'),
+        confidence: fc.constantFrom(0.2, 0.5, 0.9),
+        status: fc.constantFrom<'provisional' | 'confirmed'>('provisional', 'confirmed'),
+        promotionLevel: fc.constantFrom(0, 1),
+        promotionPolicy: policy.map((p) => ({ ...p, promotedAt: T0 })),
+        unsupportedReason: fc.constant('no evidence'),
+      },
+      { requiredKeys: ['entryId', 'scope', 'insight', 'confidence'] },
+    )
+    // Most saves are valid: a project entry with its key, a world entry with its policy.
+    .chain((e) =>
+      fc.constantFrom(
+        e,
+        e.scope === 'project' ? { ...e, projectKey: e.projectKey ?? 'p1' } : e,
+        e.scope === 'world' && e.promotionPolicy === undefined
+          ? {
+              ...e,
+              promotionPolicy: {
+                fromScope: 'project' as Scope,
+                toScope: 'world' as Scope,
+                trigger: 'reviewer_approval' as Trigger,
+                reviewer: 'bob',
+                promotedAt: T0,
+              },
+            }
+          : e,
+        { ...e, scope: 'project' as Scope, projectKey: e.projectKey ?? 'p2' },
+      ),
+    );
+  // Writes that always go through the document's queue, so calls issued together apply in order.
+  const queued: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: fc.record({ t: fc.constant('save' as const), entry: entryInput }), weight: 4 },
+    { arbitrary: fc.record({ t: fc.constant('update' as const), id, patch }), weight: 2 },
+    { arbitrary: fc.record({ t: fc.constant('promote' as const), id, policy }), weight: 2 },
+    {
+      arbitrary: fc.record({
+        t: fc.constant('feedback' as const),
+        id,
+        rating: fc.constantFrom('positive', 'negative'),
+      }),
+      weight: 3,
+    },
+  );
+  // remove() and sweepAutoConfirm() first look at the committed state and skip the write when there
+  // is nothing to do, so a call issued right after an unawaited save() may not see it: they are
+  // left out of batches (see issue-order.test.ts).
+  const write: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: queued, weight: 9 },
+    fc.record({ t: fc.constant('remove' as const), id }),
+    fc.constant({ t: 'sweep' as const }),
+  );
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: write, weight: 5 },
+    fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(1_000, 5_000, 10_000, HOUR, DAY, 25 * HOUR) }),
+    fc.record({ t: fc.constant('get' as const), id }),
+    fc.record(
+      {
+        t: fc.constant('list' as const),
+        scope: fc.constantFrom('project', 'world'),
+        projectKey: fc.constantFrom('p1', 'p2'),
+        anyOfTags: tags,
+      },
+      { requiredKeys: ['t'] },
+    ),
+    fc.record(
+      {
+        t: fc.constant('recall' as const),
+        scope: fc.constantFrom('project', 'world'),
+        projectKey: fc.constantFrom('p1', 'p2'),
+        tags,
+        topK: fc.constantFrom(1, 2, 5),
+      },
+      { requiredKeys: ['t'] },
     ),
   );
-// Writes that always go through the document's queue, so calls issued together apply in order.
-const queued: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ t: fc.constant('save' as const), entry: entryInput }), weight: 4 },
-  { arbitrary: fc.record({ t: fc.constant('promote' as const), id, policy }), weight: 2 },
-  {
-    arbitrary: fc.record({ t: fc.constant('feedback' as const), id, rating: fc.constantFrom('positive', 'negative') }),
-    weight: 3,
-  },
-);
-// remove() and sweepAutoConfirm() first look at the committed state and skip the write when there
-// is nothing to do, so a call issued right after an unawaited save() may not see it: they are
-// left out of batches (see issue-order.test.ts).
-const write: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: queued, weight: 9 },
-  fc.record({ t: fc.constant('remove' as const), id }),
-  fc.constant({ t: 'sweep' as const }),
-);
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: write, weight: 5 },
-  fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(1_000, 5_000, 10_000, HOUR, DAY, 25 * HOUR) }),
-  fc.record({ t: fc.constant('get' as const), id }),
-  fc.record(
-    {
-      t: fc.constant('list' as const),
-      scope: fc.constantFrom('project', 'world'),
-      projectKey: fc.constantFrom('p1', 'p2'),
-      anyOfTags: tags,
-    },
-    { requiredKeys: ['t'] },
-  ),
-  fc.record(
-    {
-      t: fc.constant('recall' as const),
-      scope: fc.constantFrom('project', 'world'),
-      projectKey: fc.constantFrom('p1', 'p2'),
-      tags,
-      topK: fc.constantFrom(1, 2, 5),
-    },
-    { requiredKeys: ['t'] },
-  ),
-);
+  return { queued, op };
+}
 
 const invalid = () => new ModelError('VALIDATION');
 const TRIGGERS = ['user_feedback', 'reviewer_approval', 'skill_eval_pass'];
@@ -181,24 +227,62 @@ function storedPolicy(p: Policy, promotedAt: number): Policy {
   return out;
 }
 
+function samePolicy(a: Policy, b: Policy | undefined): boolean {
+  const keys = ['fromScope', 'toScope', 'trigger', 'reviewer', 'evalCaseId', 'promotedAt'] as const;
+  return b !== undefined && keys.every((key) => a[key] === b[key]);
+}
+
 function save(m: Model, e: EntryInput): Entry {
   if (e.scope === 'session') throw invalid();
   if (e.scope === 'world' && !e.promotionPolicy) throw invalid();
-  if (e.scope === 'project' && e.projectKey === undefined) throw invalid(); // (TSDoc)
+  // A project entry may leave out its projectKey (DESIGN.md: projectKey?).
+  const policy = e.promotionPolicy && storedPolicy(e.promotionPolicy, e.promotionPolicy.promotedAt ?? now);
+  const previous = m.entries.get(e.entryId);
+  // An existing entry's scope and promotion belong to promote() (DESIGN.md).
+  if (previous) {
+    if (e.scope !== previous.scope) throw new ModelError('ILLEGAL_TRANSITION');
+    if (e.promotionLevel !== undefined && e.promotionLevel !== (previous.promotionLevel ?? 0)) {
+      throw new ModelError('ILLEGAL_TRANSITION');
+    }
+    if (policy && !samePolicy(policy, previous.promotionPolicy)) throw new ModelError('ILLEGAL_TRANSITION');
+  }
   const entry: Entry = {
     entryId: e.entryId,
     scope: e.scope,
     tags: e.tags ?? [],
     insight: e.insight,
     confidence: e.confidence,
-    status: e.status ?? 'provisional',
-    createdAt: now,
+    // Left out on an existing entry: the stored status and times stay (TSDoc).
+    status: e.status ?? previous?.status ?? 'provisional',
+    createdAt: previous?.createdAt ?? now,
   };
   if (e.projectKey !== undefined) entry.projectKey = e.projectKey;
-  if (e.promotionPolicy) entry.promotionPolicy = storedPolicy(e.promotionPolicy, e.promotionPolicy.promotedAt ?? now);
+  if (previous) {
+    for (const key of ['promotionLevel', 'promotionPolicy', 'firstFeedbackAt', 'lastFeedbackAt']) {
+      if (previous[key] !== undefined) entry[key] = previous[key];
+    }
+  } else {
+    if (e.promotionLevel !== undefined) entry.promotionLevel = e.promotionLevel;
+    if (policy) entry.promotionPolicy = policy;
+  }
   if (e.unsupportedReason !== undefined) entry.unsupportedReason = e.unsupportedReason;
   m.entries.set(entry.entryId, entry);
   return entry;
+}
+
+/** DESIGN.md: changes only the fields given; other keys are refused before anything else. */
+function update(m: Model, entryId: string, p: Patch): Entry {
+  if (p.scope !== undefined || p.status !== undefined) throw invalid();
+  if (p.insight === '' || (p.confidence !== undefined && p.confidence > 1)) throw invalid();
+  const entry = m.entries.get(entryId);
+  if (!entry) throw new ModelError('NOT_FOUND');
+  const next: Entry = { ...entry };
+  for (const [key, value] of Object.entries(p)) {
+    if (value === null) delete next[key];
+    else if (value !== undefined) next[key] = value;
+  }
+  m.entries.set(entryId, next);
+  return next;
 }
 
 function promote(m: Model, entryId: string, p: Policy): Entry {
@@ -270,9 +354,11 @@ function recall(m: Model, q: Extract<Op, { t: 'recall' }>): { entry: Entry; scor
   return hits.slice(0, q.topK ?? 5);
 }
 
+const fresh = operations(fc.constantFrom('m1', 'm2', 'm3'));
+
 const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
-  op,
-  batchOp: queued,
+  op: fresh.op,
+  batchOp: fresh.queued,
   open: (root) =>
     root === undefined
       ? ProjectMemoryStore.inMemory({ clock: () => now })
@@ -298,6 +384,8 @@ const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
         return s.recall(o);
       case 'promote':
         return s.promote(o.id, o.policy as Parameters<ProjectMemoryStore['promote']>[1]);
+      case 'update':
+        return s.update(o.id, o.patch as Parameters<ProjectMemoryStore['update']>[1]);
       case 'feedback':
         return s.applyFeedback(o.id, o.rating);
       case 'sweep':
@@ -320,6 +408,8 @@ const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
         return recall(m, o);
       case 'promote':
         return promote(m, o.id, o.policy);
+      case 'update':
+        return update(m, o.id, o.patch);
       case 'feedback':
         return feedback(m, o.id, o.rating);
       case 'sweep': {
@@ -350,6 +440,29 @@ const spec: ModelSpec<Op, ProjectMemoryStore, Model> = {
   },
 };
 
+// The memory file of the implementation agent-stores replaces (pretty-printed, no rev, project
+// entries without projectKey, an audit row of a removed entry). The model takes it over as it is.
+const SEED = path.join(import.meta.dirname, '../fixtures/seed-reference/analysis_project_memory.json');
+const SEED_NOW = 1_800_000_000_000;
+const seeded = operations(fc.constantFrom('mem-0', 'mem-3', 'mem-5', 'mem-6', 'm1'));
+
+const seededSpec: ModelSpec<Op, ProjectMemoryStore, Model> = {
+  ...spec,
+  op: seeded.op,
+  batchOp: seeded.queued,
+  open: (root) => {
+    if (root === undefined) throw new Error('the seeded model runs on files only');
+    const file = path.join(root, 'analysis_project_memory.json');
+    if (!fs.existsSync(file)) fs.copyFileSync(SEED, file);
+    return new ProjectMemoryStore({ path: file, clock: () => now });
+  },
+  model: () => {
+    now = SEED_NOW;
+    const doc = JSON.parse(fs.readFileSync(SEED, 'utf8'));
+    return { entries: new Map(doc.entries.map((e: Entry) => [e.entryId, e])), audit: doc.promotionAudit };
+  },
+};
+
 describe('ProjectMemoryStore against a model of its contract', () => {
   it('agrees with the model on every step of random sequences (in-memory twin)', async () => {
     await checkModel(spec, { file: false, numRuns: runsFromEnv('FC_RUNS', 1_000) });
@@ -357,5 +470,9 @@ describe('ProjectMemoryStore against a model of its contract', () => {
 
   it('agrees with the model on every step and after reopening (file backend)', async () => {
     await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000) });
+  });
+
+  it('agrees with the model on a file the replaced implementation wrote, taken over as it is', async () => {
+    await checkModel(seededSpec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 300) });
   });
 });

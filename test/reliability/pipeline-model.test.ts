@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
@@ -41,7 +42,6 @@ interface Model {
 }
 
 let now = T0;
-const id = fc.constantFrom('e1', 'e1', 'e2');
 const stage = fc.constantFrom<Stage>(...STAGES, 'case_draft', 'skill_draft', 'published');
 const anyChange: fc.Arbitrary<Change> = fc.record(
   {
@@ -63,25 +63,29 @@ const change: fc.Arbitrary<Change> = fc.oneof(
     .record({ stage: fc.constantFrom<Stage>('case_draft', 'skill_draft', 'reviewed', 'merged') })
     .map((c) => ({ ...c, reviewer: ' rita ' })),
 );
-const write: fc.Arbitrary<Op> = fc.oneof(
-  {
-    arbitrary: fc.record({
-      t: fc.constant('create' as const),
-      entryId: id,
-      feedbackId: fc.constantFrom('f1', 'f2', 'f1', 'f2', ' '),
-    }),
-    weight: 2,
-  },
-  { arbitrary: fc.record({ t: fc.constant('advance' as const), id, change }), weight: 5 },
-);
-const op: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: write, weight: 6 },
-  fc.record({ t: fc.constant('remove' as const), id }),
-  // The clock may stand still or step back: updatedAt must still increase.
-  fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(0, 1, 1_000, -5_000) }),
-  fc.record({ t: fc.constant('get' as const), id }),
-  fc.record({ t: fc.constant('list' as const), stage: fc.constantFrom<Stage>(...STAGES) }, { requiredKeys: ['t'] }),
-);
+/** The operations on entries with these ids: writes (issued alone or together) and everything. */
+function operations(id: fc.Arbitrary<string>): { write: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
+  const write: fc.Arbitrary<Op> = fc.oneof(
+    {
+      arbitrary: fc.record({
+        t: fc.constant('create' as const),
+        entryId: id,
+        feedbackId: fc.constantFrom('f1', 'f2', 'f1', 'f2', ' '),
+      }),
+      weight: 2,
+    },
+    { arbitrary: fc.record({ t: fc.constant('advance' as const), id, change }), weight: 5 },
+  );
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { arbitrary: write, weight: 6 },
+    fc.record({ t: fc.constant('remove' as const), id }),
+    // The clock may stand still or step back: updatedAt must still increase.
+    fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(0, 1, 1_000, -5_000) }),
+    fc.record({ t: fc.constant('get' as const), id }),
+    fc.record({ t: fc.constant('list' as const), stage: fc.constantFrom<Stage>(...STAGES) }, { requiredKeys: ['t'] }),
+  );
+  return { write, op };
+}
 
 /** Strictly above every stamp ever issued, whatever the clock says. */
 function stamp(m: Model): number {
@@ -113,9 +117,11 @@ function listed(m: Model, only?: Stage): Entry[] {
     .sort((a, b) => b.updatedAt - a.updatedAt);
 }
 
+const fresh = operations(fc.constantFrom('e1', 'e1', 'e2'));
+
 const spec: ModelSpec<Op, FeedbackPipeline, Model> = {
-  op,
-  batchOp: write,
+  op: fresh.op,
+  batchOp: fresh.write,
   open: (root) =>
     root === undefined
       ? FeedbackPipeline.inMemory({ clock: () => now })
@@ -178,6 +184,34 @@ const spec: ModelSpec<Op, FeedbackPipeline, Model> = {
   }),
 };
 
+// The pipeline file of the implementation agent-stores replaces: no rev, no meta, no history. The
+// model takes it over as DESIGN.md and the entry's TSDoc say: every entry as it is with an empty
+// history, and stamps strictly above the highest updatedAt in the file (the clock is far behind).
+const SEED = path.join(import.meta.dirname, '../fixtures/seed-reference/feedback_pipeline.json');
+const seededEntries = (): Entry[] =>
+  JSON.parse(fs.readFileSync(SEED, 'utf8')).entries.map((e: Entry) => ({ ...e, history: [] }));
+const seeded = operations(fc.constantFrom('fb-entry-0', 'fb-entry-2', 'fb-entry-3', 'fb-entry-5', 'e1'));
+
+const seededSpec: ModelSpec<Op, FeedbackPipeline, Model> = {
+  ...spec,
+  op: seeded.op,
+  batchOp: seeded.write,
+  open: (root) => {
+    if (root === undefined) throw new Error('the seeded model runs on files only');
+    const file = path.join(root, 'feedback_pipeline.json');
+    if (!fs.existsSync(file)) fs.copyFileSync(SEED, file);
+    return new FeedbackPipeline({ path: file, clock: () => now });
+  },
+  model: () => {
+    now = T0;
+    const entries = seededEntries();
+    return {
+      entries: new Map(entries.map((e) => [e.entryId, e])),
+      highWater: Math.max(...entries.map((e) => e.updatedAt)),
+    };
+  },
+};
+
 describe('FeedbackPipeline against a model of its contract', () => {
   it('agrees with the model on every step of random sequences (in-memory twin)', async () => {
     await checkModel(spec, { file: false, numRuns: runsFromEnv('FC_RUNS', 1_000) });
@@ -185,5 +219,9 @@ describe('FeedbackPipeline against a model of its contract', () => {
 
   it('agrees with the model on every step and after reopening (file backend)', async () => {
     await checkModel(spec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 1_000) });
+  });
+
+  it('agrees with the model on a file the replaced implementation wrote, taken over as it is', async () => {
+    await checkModel(seededSpec, { file: true, numRuns: runsFromEnv('FC_FILE_RUNS', 300) });
   });
 });
