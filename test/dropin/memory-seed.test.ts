@@ -107,9 +107,9 @@ describe('ProjectMemoryStore on a file written by the implementation it replaces
     const { memoryFile, store } = openSeed();
     await store.update('mem-3', { confidence: 0.9 });
     const text = fs.readFileSync(memoryFile, 'utf8');
-    expect(text.split('\n')[0]).toBe('{"schemaVersion":1,"rev":1,');
+    expect(text.split('\n')[0]).toMatch(/^\{"schemaVersion":1,"rev":1,"crc32":"[0-9a-f]{8}",$/);
     const doc = JSON.parse(text);
-    expect(Object.keys(doc)).toEqual(['schemaVersion', 'rev', 'meta', 'entries', 'promotionAudit']);
+    expect(Object.keys(doc)).toEqual(['schemaVersion', 'rev', 'crc32', 'meta', 'entries', 'promotionAudit']);
     await store.update('mem-3', { confidence: 0.8 });
     expect(fs.readFileSync(memoryFile, 'utf8').slice(0, 64)).toMatch(/^\{"schemaVersion":1,"rev":2,/);
   });

@@ -112,9 +112,9 @@ describe('FeedbackPipeline on a file written by the implementation it replaces',
     const { pipelineFile, pipeline } = openSeed();
     const created = await pipeline.create({ entryId: 'fb-new', feedbackId: 'feedback-new' });
     const text = fs.readFileSync(pipelineFile, 'utf8');
-    expect(text.split('\n')[0]).toBe('{"schemaVersion":1,"rev":1,');
+    expect(text.split('\n')[0]).toMatch(/^\{"schemaVersion":1,"rev":1,"crc32":"[0-9a-f]{8}",$/);
     const doc = JSON.parse(text);
-    expect(Object.keys(doc)).toEqual(['schemaVersion', 'rev', 'meta', 'entries']);
+    expect(Object.keys(doc)).toEqual(['schemaVersion', 'rev', 'crc32', 'meta', 'entries']);
     expect(doc.meta).toEqual({ highWater: created.updatedAt });
   });
 });
