@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 //   model-based tests drawing fewer random sequences (FC_RUNS / FC_FILE_RUNS, below).
 // - `slow` (`npm run test:slow`): the multi-process and soak runs, and the model-based tests at
 //   their full 1,000 sequences each. CI runs both; nothing is checked only by hand.
-// `npx vitest run <file>` runs a file in whichever project holds it.
+// `npx vitest run <file>` runs a file in whichever project holds it (a model test in both; add
+// `--project fast` or `--project slow` for one).
 
 /** Real child processes racing, killed and restarted: seconds each. */
 const multiProcess = [
