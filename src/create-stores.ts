@@ -6,7 +6,7 @@ import { AnalysisRunStore, type AnalysisRunStoreOptions } from './runs/index.js'
 import type { Clock } from './storage/clock.js';
 import { ValidationError } from './storage/errors.js';
 
-/** The default file and directory names under the root, as DESIGN.md lists them. */
+/** The default file and directory names under the root (see "What is on disk" in the README). */
 export const STORE_FILE_NAMES = {
   memory: 'analysis_project_memory.json',
   pipeline: 'feedback_pipeline.json',

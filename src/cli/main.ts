@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The `agent-stores` command-line tool. Built by tsup into dist/cli/main.js with a shebang.
 import { runCli } from './run-cli.js';
 

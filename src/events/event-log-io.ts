@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 
 /**
  * An open file of the event log. Synchronous on purpose: one append costs a few microseconds of
- * syscalls, less than a single round trip through the thread pool (see PERFORMANCE.md).
+ * syscalls, less than a single round trip through the thread pool.
  */
 export interface EventFileHandle {
   readonly file: string;

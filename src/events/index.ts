@@ -18,4 +18,5 @@ export {
   FollowEventsOptionsSchema,
   type InMemoryEventLogOptions,
 } from './agent-event-log.js';
-export { type EventFileHandle, type EventLogIO, nodeEventLogIO } from './event-log-io.js';
+// The seam's real implementation, nodeEventLogIO, is exported from `agent-stores/testing`.
+export type { EventFileHandle, EventLogIO } from './event-log-io.js';

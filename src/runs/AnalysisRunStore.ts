@@ -179,8 +179,9 @@ const TERMINAL_EVENT: Record<'completed' | 'failed' | 'cancelled', string> = {
  * Run records of an analysis agent: `pending → running → completed | failed | cancelled`, with
  * persisted heartbeats that decide whether a run is alive — whoever is, or is not, listening to it.
  *
- * Files: see {@link FileRunBackend} for the layout under `analysis_runs/`. Status changes are
- * durable (atomic replace + fsync, under the run's cross-process lock); heartbeats are one
+ * Files: one record file and one beat file per run under `analysis_runs/` (the README's "What is
+ * on disk" shows the layout). Status changes are durable (atomic replace + fsync, under the
+ * run's cross-process lock); heartbeats are one
  * in-place write of the run's own beat file, not fsynced, so their cost does not grow with the
  * number of runs kept.
  *

@@ -6,5 +6,6 @@ export {
 } from './AnalysisRunStore.js';
 export type { HeartbeatHandle } from './HeartbeatTimer.js';
 export type { RunEventSink } from './RunEventSink.js';
-export { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';
+// The seam's real implementation, nodeRunFilesIO, is exported from `agent-stores/testing`.
+export type { RunFilesIO } from './RunFilesIO.js';
 export * from './schemas.js';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LockError, StoreIOError } from './errors.js';
 
-/** Options of {@link acquireLock}. */
+/** How a store takes the cross-process lock of a file it changes: how long it waits, when a lock is stale. */
 export interface LockOptions {
   /**
    * How long to keep trying while another live process holds the lock, in ms. `0` fails at once.

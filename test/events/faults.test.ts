@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentEventLog, type EventLogIO, nodeEventLogIO } from '../../src/events/index.js';
+import { AgentEventLog, type EventLogIO } from '../../src/events/index.js';
 import { SealedLogError, StoreIOError } from '../../src/storage/errors.js';
+import { nodeEventLogIO } from '../../src/testing.js';
 import { tempDir } from '../helpers/tmp.js';
 import { collect, cursors, range, turn } from './helpers.js';
 

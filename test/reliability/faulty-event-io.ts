@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { type EventFileHandle, type EventLogIO, nodeEventLogIO } from '../../src/events/index.js';
+import type { EventFileHandle, EventLogIO } from '../../src/events/index.js';
+import { nodeEventLogIO } from '../../src/testing.js';
 import { errnoError, type FaultInjector, type FaultKind, type IOCall, SimulatedCrash } from './faulty-io.js';
 
 /** `log` for a run's NDJSON file, `idx` for its index, the base name otherwise. */

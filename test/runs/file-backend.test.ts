@@ -8,14 +8,13 @@ import {
   AnalysisRunStore,
   CorruptStoreError,
   IllegalTransitionError,
-  nodeIO,
-  nodeRunFilesIO,
   type RunFilesIO,
   StoreIOError,
 } from '../../src/index.js';
 import { encodeRunFile } from '../../src/runs/FileRunBackend.js';
 import type { StorageIO } from '../../src/storage/io.js';
 import { acquireLock } from '../../src/storage/lock.js';
+import { nodeIO, nodeRunFilesIO } from '../../src/testing.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
 import { FakeEventLog } from './fake-event-log.js';
 import { ManualClock } from './run-store.conformance.js';
