@@ -66,12 +66,15 @@ describe('the README quick start', () => {
   });
 
   it.each(snippets().filter(([name]) => !name.startsWith('sse-')))(
-    'snippet %s runs and exits 0',
+    'snippet %s runs and exits 0, twice on one root',
     async (_name, code) => {
-      const result = await run(code, tempDir());
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-      expect(result.stdout).not.toBe('');
+      // A user runs a snippet again in the same folder: it must not trip over what its first run left.
+      const cwd = tempDir();
+      for (const round of [1, 2]) {
+        const result = await run(code, cwd);
+        expect({ round, stderr: result.stderr, code: result.code }).toEqual({ round, stderr: '', code: 0 });
+        expect(result.stdout).not.toBe('');
+      }
     },
   );
 });
