@@ -1,4 +1,4 @@
-import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
+import { type Clock, checkClockReading, nextStamp, readClock, systemClock } from '../storage/clock.js';
 import {
   ConflictError,
   IllegalTransitionError,
@@ -51,13 +51,18 @@ export interface AnalysisRunStoreOptions {
   events?: RunEventSink | undefined;
   /**
    * Source of time for `createdAt`, `heartbeatAt`, `updatedAt`… (made strictly increasing for
-   * `updatedAt`). Inject one in tests instead of sleeping.
+   * `updatedAt`). Inject one in tests instead of sleeping. Every reading must be whole epoch ms
+   * from 0 to `MAX_CLOCK_MS`; any other is refused with `ValidationError` before anything is written.
    * @defaultValue the system clock (`Date.now`)
    */
   clock?: Clock | undefined;
   /**
    * A live run whose latest sign of life (`heartbeatAt`, `startedAt` or `createdAt`) is older
-   * than this many ms is stale: `isStale` says so and `cleanup` fails it.
+   * than this many ms is stale: `isStale` says so and `cleanup` fails it. It is also the
+   * tolerance for clocks that run ahead: a sign of life more than this many ms in the future of
+   * `now` does not count (it was stamped by a wrong clock), so a run that died with a future
+   * `heartbeatAt` is failed at most twice this long after its last beat, not when real time
+   * catches up with it.
    * @defaultValue 90_000
    */
   staleAfterMs?: number | undefined;
@@ -262,14 +267,14 @@ export class AnalysisRunStore {
     const given = (input as { runId?: unknown } | undefined)?.runId;
     if (given !== undefined) assertValidId(given, 'runId');
     const parsed = parseInput(CreateRunInputSchema, input, 'run');
-    const runId = parsed.runId ?? this.#newId();
+    const runId = parsed.runId ?? this.#newId(this.#now());
     return this.#locked(runId, async () => {
       if (this.#backend.get(runId)) {
         throw new ConflictError(
           `run '${runId}' already exists; pick another runId, or leave it out to have one generated`,
         );
       }
-      const now = this.#clock();
+      const now = this.#now();
       // Fields in the order of the contract, optional ones only when given.
       const run: AnalysisRun = {
         runId,
@@ -280,7 +285,7 @@ export class AnalysisRunStore {
         question: parsed.question,
         status: 'pending',
         createdAt: now,
-        updatedAt: this.#stamp(0),
+        updatedAt: this.#stamp(0, now),
       };
       await this.#backend.create(run);
       return copyRun(run);
@@ -300,12 +305,12 @@ export class AnalysisRunStore {
         const hint = current.status === 'running' ? 'it is already running' : 'a finished run cannot start again';
         throw new IllegalTransitionError(runId, current.status, 'running', hint);
       }
-      const startedAt = this.#clock();
+      const startedAt = this.#now();
       const next = await this.#backend.update(runId, (latest) => ({
         ...latest,
         status: 'running',
         startedAt,
-        updatedAt: this.#stamp(latest.updatedAt),
+        updatedAt: this.#stamp(latest.updatedAt, startedAt),
       }));
       return copyRun(next);
     });
@@ -325,7 +330,7 @@ export class AnalysisRunStore {
     assertValidId(runId, 'runId');
     const newDetails =
       details === undefined ? undefined : toJson(details, 'heartbeat details', MAX_HEARTBEAT_DETAILS_BYTES);
-    const now = this.#clock();
+    const now = this.#now();
     let result = this.#beatOnce(runId, now, newDetails);
     if (result === BUSY) {
       // No beat file right now: a status change holds the run (or crashed half-way). Wait for
@@ -447,13 +452,16 @@ export class AnalysisRunStore {
   }
 
   /**
-   * True when a pending or running run's latest sign of life (`heartbeatAt`, `startedAt`,
-   * `createdAt`, whichever is latest) is more than `staleAfterMs` before `now`. Finished runs are
-   * never stale. Synchronous: it only looks at the record given.
+   * True when none of a pending or running run's signs of life (`heartbeatAt`, `startedAt`,
+   * `createdAt`) lies within `staleAfterMs` of `now`: all are older than that, or further in the
+   * future than that (stamped by a clock that ran ahead). Finished runs are never stale.
+   * Synchronous: it only looks at the record given.
    * @param now @defaultValue the store's clock
+   * @throws ValidationError when `now` (or the clock's reading) is not whole epoch ms in range.
    */
-  isStale(run: AnalysisRun, now: number = this.#clock()): boolean {
-    return this.#isStale(run, now, this.#staleAfterMs);
+  isStale(run: AnalysisRun, now?: number): boolean {
+    const at = now === undefined ? this.#now() : checkClockReading(now, 'isStale() now');
+    return this.#isStale(run, at, this.#staleAfterMs);
   }
 
   /**
@@ -474,12 +482,9 @@ export class AnalysisRunStore {
    * @throws ValidationError for bad options; CorruptStoreError when a run file cannot be read.
    */
   async cleanup(options: CleanupOptions): Promise<CleanupReport> {
-    const {
-      retentionMs,
-      staleAfterMs = this.#staleAfterMs,
-      now = this.#clock(),
-      dryRun = false,
-    } = parseInput(CleanupOptionsSchema, options, 'cleanup options');
+    const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
+    const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false } = parsed;
+    const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
     if (dryRun) return this.#judge(now, staleAfterMs, retentionMs);
     const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
     for (const runId of this.#backend.leftovers()) {
@@ -545,10 +550,14 @@ export class AnalysisRunStore {
         return 'finished' as const;
       }
       if (!this.#isStale(current, now, staleAfterMs)) return 'kept' as const;
+      const stampNow = this.#now();
       const lastAlive = lastSignOfLife(current);
       const error: RunError = {
         code: 'heartbeat_stale',
-        message: `no heartbeat for ${now - lastAlive} ms (staleAfterMs ${staleAfterMs}); the process running it is presumed dead`,
+        message:
+          lastAlive > now
+            ? `its latest sign of life is ${lastAlive - now} ms in the future, beyond the tolerance of staleAfterMs ${staleAfterMs} (a clock was wrong); no heartbeat at a believable time, so the process running it is presumed dead`
+            : `no heartbeat for ${now - lastAlive} ms (staleAfterMs ${staleAfterMs}); the process running it is presumed dead`,
         details: { lastSignOfLifeAt: lastAlive, staleAfterMs },
       };
       if (this.#events) {
@@ -567,7 +576,7 @@ export class AnalysisRunStore {
         ...latest,
         status: 'failed',
         completedAt: now,
-        updatedAt: this.#stamp(latest.updatedAt),
+        updatedAt: this.#stamp(latest.updatedAt, stampNow),
         error,
       }));
       return 'abandoned' as const;
@@ -603,7 +612,7 @@ export class AnalysisRunStore {
         if (isTerminalStatus(current.status)) {
           throw new IllegalTransitionError(runId, current.status, 'running', 'a finished run takes no heartbeats');
         }
-        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt) };
+        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt, now) };
         const kept = details ?? current.heartbeatDetails;
         if (kept !== undefined) beat.heartbeatDetails = kept;
         return beat;
@@ -626,6 +635,8 @@ export class AnalysisRunStore {
       if (isTerminalStatus(current.status)) {
         throw new IllegalTransitionError(runId, current.status, to, 'a run finishes exactly once');
       }
+      // Read (and check) the clock before the terminal event: a bad reading must change nothing.
+      const completedAt = this.#now();
       if (this.#events) {
         try {
           await this.#events.append(runId, { type: TERMINAL_EVENT[to], payload });
@@ -643,13 +654,12 @@ export class AnalysisRunStore {
           );
         }
       }
-      const completedAt = this.#clock();
       const final = await this.#backend.finish(runId, (latest) => ({
         ...latest,
         ...fields,
         status: to,
         completedAt,
-        updatedAt: this.#stamp(latest.updatedAt),
+        updatedAt: this.#stamp(latest.updatedAt, completedAt),
       }));
       return copyRun(final);
     });
@@ -659,6 +669,7 @@ export class AnalysisRunStore {
   async #finishFromLog(runId: string): Promise<AnalysisRun> {
     const events = this.#events;
     if (!events) throw new StoreError('CORRUPT', `run '${runId}' has no event log to finish it from`);
+    const now = this.#now();
     const last = await events.lastCursor(runId);
     let terminal: { type: string; payload: unknown; at: number } | undefined;
     for await (const event of events.read(runId, { after: Math.max(0, last - 1), limit: 1 })) terminal = event;
@@ -668,8 +679,8 @@ export class AnalysisRunStore {
     return this.#backend.finish(runId, (latest) => ({
       ...latest,
       ...end,
-      completedAt: end.completedAt ?? this.#clock(),
-      updatedAt: this.#stamp(latest.updatedAt),
+      completedAt: end.completedAt ?? now,
+      updatedAt: this.#stamp(latest.updatedAt, now),
     }));
   }
 
@@ -677,8 +688,18 @@ export class AnalysisRunStore {
     return this.#events ? await this.#events.isSealed(runId) : false;
   }
 
+  /**
+   * A live run is fresh while one of its signs of life lies within `staleAfterMs` of `now`, on
+   * either side. The future side is the tolerance for clocks: a sign of life further ahead than
+   * that was stamped by a clock that was wrong, and must not keep a dead run alive until real
+   * time catches up with it.
+   */
   #isStale(run: AnalysisRun, now: number, staleAfterMs: number): boolean {
-    return !isTerminalStatus(run.status) && now - lastSignOfLife(run) > staleAfterMs;
+    if (isTerminalStatus(run.status)) return false;
+    for (const at of [run.heartbeatAt, run.startedAt, run.createdAt]) {
+      if (at !== undefined && Math.abs(now - at) <= staleAfterMs) return false;
+    }
+    return true;
   }
 
   #isExpired(run: AnalysisRun, now: number, retentionMs: number): boolean {
@@ -716,13 +737,19 @@ export class AnalysisRunStore {
     }
   }
 
-  #stamp(floor: number): number {
-    this.#highWater = nextStamp(Math.max(this.#highWater, floor), this.#clock());
+  /** One checked clock reading: a bad one is a {@link ValidationError}, before anything is written. */
+  #now(): number {
+    return readClock(this.#clock, 'the run store clock() returned');
+  }
+
+  /** The next `updatedAt`: above `floor`, every stamp issued here, and `now` (a checked reading). */
+  #stamp(floor: number, now: number): number {
+    this.#highWater = nextStamp(Math.max(this.#highWater, floor), now);
     return this.#highWater;
   }
 
-  #newId(): string {
-    this.#idStamp = nextStamp(this.#idStamp, this.#clock());
+  #newId(now: number): string {
+    this.#idStamp = nextStamp(this.#idStamp, now);
     return newRunId(this.#idStamp);
   }
 }

@@ -57,11 +57,16 @@ export function decodeRunFile(file: string, runId: string, bytes: Buffer): Analy
   return parsed.data;
 }
 
-/** The record with a beat applied: the later heartbeat wins, `updatedAt` is the larger of the two. */
+/**
+ * The record with a beat applied: the beat's `heartbeatAt` wins, `updatedAt` is the larger of the
+ * two. Every beat in a beat file was written after the state file beside it (a status change
+ * writes its state, then a new beat file), so the beat is the newer sign of life even when its
+ * time is lower: a clock that was ahead and has been corrected must not leave the run's
+ * `heartbeatAt` pinned in the future.
+ */
 export function applyBeat(run: AnalysisRun, beat: Beat | undefined): AnalysisRun {
   if (!beat) return run;
   const updatedAt = Math.max(run.updatedAt, beat.updatedAt);
-  if (run.heartbeatAt !== undefined && beat.heartbeatAt < run.heartbeatAt) return { ...run, updatedAt };
   // Object.assign, not a spread: V8 adds a property the source lacks (heartbeatAt on a run that
   // never beat) to a spread clone some fifty times slower. This is the heartbeat's hot path.
   return beat.heartbeatDetails === undefined
@@ -103,8 +108,8 @@ const BEAT = '.beat';
  * - Status changes are durable: atomic replace (temp file, fsync, rename) plus a directory fsync,
  *   under the run's lock. Heartbeats are not fsynced: one lost to a crash makes the run look
  *   staler than it was, which after a crash is the truth.
- * - A run's record is its state file with its beat applied: the later heartbeat wins and
- *   `updatedAt` is the larger of the two. A torn beat (crash mid-write, detected by its CRC)
+ * - A run's record is its state file with its beat applied: the beat's `heartbeatAt` wins (it
+ *   was written after the state) and `updatedAt` is the larger of the two. A torn beat (crash mid-write, detected by its CRC)
  *   reads as no beat.
  *
  * Heartbeats and status changes. A beat holds the beat file open and takes no lock: read it,
