@@ -1,6 +1,7 @@
 import { type Clock, checkClockReading, nextStamp, readClock, systemClock } from '../storage/clock.js';
 import {
   ConflictError,
+  CorruptStoreError,
   IllegalTransitionError,
   LockError,
   NotFoundError,
@@ -15,7 +16,7 @@ import { parseInput, toJsonText } from '../storage/validate.js';
 import { FileRunBackend } from './FileRunBackend.js';
 import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
 import { MemoryRunBackend } from './MemoryRunBackend.js';
-import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
 import type { RunEventSink } from './RunEventSink.js';
 import type { RunFilesIO } from './RunFilesIO.js';
 import { newRunId } from './run-id.js';
@@ -66,6 +67,12 @@ export interface AnalysisRunStoreOptions {
    * @defaultValue 90_000
    */
   staleAfterMs?: number | undefined;
+  /**
+   * Told about what the store skipped without failing: a run file that `list()` or `cleanup()`
+   * could not parse (`UNREADABLE_RUN`; the file is left untouched, and `get()` of that run still
+   * throws). @defaultValue a process warning (`AgentStoresWarning`)
+   */
+  onWarning?: ((warning: RunStoreWarning) => void) | undefined;
   /** @internal File-system seam for fault-injection tests. @defaultValue the real file system */
   io?: StorageIO | undefined;
   /**
@@ -85,6 +92,16 @@ export interface AnalysisRunStoreMemoryOptions {
   clock?: Clock | undefined;
   /** Ms without a sign of life after which a live run is stale. @defaultValue 90_000 */
   staleAfterMs?: number | undefined;
+}
+
+/** Something the run store skipped without failing the operation. */
+export interface RunStoreWarning {
+  /** `UNREADABLE_RUN`: a run file could not be parsed (or failed its schema) and was skipped. */
+  code: 'UNREADABLE_RUN';
+  runId: string;
+  /** The file that could not be read; it was left as it is. */
+  file: string;
+  message: string;
 }
 
 /** Heartbeat details are rewritten on every beat: keep them small. */
@@ -214,6 +231,7 @@ export class AnalysisRunStore {
   readonly #events: RunEventSink | undefined;
   readonly #clock: Clock;
   readonly #staleAfterMs: number;
+  readonly #onWarning: ((warning: RunStoreWarning) => void) | undefined;
   readonly #timers = new Set<HeartbeatHandle>();
   #highWater = 0;
   #idStamp = 0;
@@ -230,6 +248,11 @@ export class AnalysisRunStore {
       throw new ValidationError(`staleAfterMs must be a positive number of ms, got ${String(staleAfterMs)}`);
     }
     this.#staleAfterMs = staleAfterMs;
+    const onWarning = options?.onWarning;
+    if (onWarning !== undefined && typeof onWarning !== 'function') {
+      throw new ValidationError('onWarning must be a function');
+    }
+    this.#onWarning = onWarning;
     if (openInMemory) {
       this.#backend = new MemoryRunBackend();
       return;
@@ -429,16 +452,18 @@ export class AnalysisRunStore {
   /**
    * Runs matching every filter given, oldest `createdAt` first (then by id). Asking for a live
    * status (`pending`, `running`) reads live runs only, however many finished ones are kept.
+   * A run file that cannot be read is skipped and reported to `onWarning`; the others are listed.
    * @throws ValidationError for an unknown filter or status.
    */
   async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
     const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
     const live = query.status === undefined || !isTerminalStatus(query.status);
     const finished = query.status === undefined || isTerminalStatus(query.status);
+    const skip = this.#skipper();
     const byId = new Map<string, AnalysisRun>();
-    if (live) for (const run of this.#backend.listActive()) byId.set(run.runId, run);
+    if (live) for (const run of this.#backend.listActive(skip)) byId.set(run.runId, run);
     // Read after the live ones: a run that finished in between shows once, finished.
-    if (finished) for (const run of this.#backend.listDone()) byId.set(run.runId, run);
+    if (finished) for (const run of this.#backend.listDone(skip)) byId.set(run.runId, run);
     const matches: AnalysisRun[] = [];
     for (const run of byId.values()) {
       if (query.status !== undefined && run.status !== query.status) continue;
@@ -477,34 +502,38 @@ export class AnalysisRunStore {
    * - Leftovers of interrupted status changes are removed.
    * - With `dryRun`, nothing is changed: the report says what the pass would do by these rules
    *   (a live run with a sealed log is reported by its heartbeat, as it cannot be finished).
+   * - A run file that cannot be parsed (or fails its schema) is left untouched, listed in
+   *   `unreadable` and reported to `onWarning`; the pass carries on with every other run. A disk
+   *   that refuses a read still fails the pass (StoreIOError): retry it.
    * @returns the run ids, each in exactly one list; runs finished from their log count as kept
    *   (or deleted, when already past retention).
-   * @throws ValidationError for bad options; CorruptStoreError when a run file cannot be read.
+   * @throws ValidationError for bad options (a `now` that is not whole epoch ms in range).
    */
   async cleanup(options: CleanupOptions): Promise<CleanupReport> {
     const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
     const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false } = parsed;
     const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
-    if (dryRun) return this.#judge(now, staleAfterMs, retentionMs);
-    const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
+    const report: CleanupReport = { kept: [], abandoned: [], deleted: [], unreadable: [] };
+    const skip = this.#skipper(report);
+    if (dryRun) return this.#judge(report, skip, now, staleAfterMs, retentionMs);
     for (const runId of this.#backend.leftovers()) {
       await this.#lockedOrSkip(runId, () => this.#backend.tidy(runId));
     }
     const judged = new Set<string>();
-    for (const seen of this.#backend.listActive()) {
-      const outcome = await this.#sweepLive(seen, now, staleAfterMs);
+    for (const seen of this.#backend.listActive(skip)) {
+      const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepLive(seen, now, staleAfterMs));
       if (outcome === 'finished') continue; // judged with the finished runs below
       judged.add(seen.runId);
       if (outcome === 'abandoned') report.abandoned.push(seen.runId);
       else if (outcome === 'kept') report.kept.push(seen.runId);
     }
-    for (const seen of this.#backend.listDone()) {
+    for (const seen of this.#backend.listDone(skip)) {
       if (judged.has(seen.runId)) continue;
       if (!this.#isExpired(seen, now, retentionMs)) {
         report.kept.push(seen.runId);
         continue;
       }
-      const outcome = await this.#sweepFinished(seen.runId, now, retentionMs);
+      const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepFinished(seen.runId, now, retentionMs));
       if (outcome === 'deleted') report.deleted.push(seen.runId);
       else if (outcome === 'kept') report.kept.push(seen.runId);
     }
@@ -512,19 +541,48 @@ export class AnalysisRunStore {
   }
 
   /** What a cleanup pass would do now, by the same rules, reading only. */
-  #judge(now: number, staleAfterMs: number, retentionMs: number): CleanupReport {
-    const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
+  #judge(
+    report: CleanupReport,
+    skip: OnUnreadable,
+    now: number,
+    staleAfterMs: number,
+    retentionMs: number,
+  ): CleanupReport {
     const judged = new Set<string>();
-    for (const seen of this.#backend.listActive()) {
+    for (const seen of this.#backend.listActive(skip)) {
       if (isTerminalStatus(seen.status)) continue; // a finished run whose move was interrupted
       judged.add(seen.runId);
       (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
     }
-    for (const seen of this.#backend.listDone()) {
+    for (const seen of this.#backend.listDone(skip)) {
       if (judged.has(seen.runId)) continue;
       (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
     }
     return report;
+  }
+
+  /**
+   * Where a listing reports a run file it skipped: to `report.unreadable` (when given) and to
+   * `onWarning`, or a process warning when there is none.
+   */
+  #skipper(report?: CleanupReport): OnUnreadable {
+    return (runId, file, error) => {
+      report?.unreadable.push({ runId, file, reason: error.message });
+      const message = `run '${runId}' was skipped: ${error.message}`;
+      if (this.#onWarning) this.#onWarning({ code: 'UNREADABLE_RUN', runId, file, message });
+      else process.emitWarning(message, { type: 'AgentStoresWarning' });
+    };
+  }
+
+  /** Judges one run of a cleanup pass; a run file found unreadable meanwhile is skipped, not fatal. */
+  async #orSkip<R>(runId: string, skip: OnUnreadable, body: () => Promise<R>): Promise<R | 'skipped'> {
+    try {
+      return await body();
+    } catch (error) {
+      if (!(error instanceof CorruptStoreError)) throw error;
+      skip(runId, error.file, error);
+      return 'skipped';
+    }
   }
 
   /** Stops every heartbeat timer of this store and closes open files. The event log is not closed. */

@@ -4,7 +4,7 @@ import { isValidId } from '../storage/ids.js';
 import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from '../storage/io.js';
 import { acquireLock, type LockOptions } from '../storage/lock.js';
 import { BeatFile } from './BeatFile.js';
-import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
 import { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';
 import { type AnalysisRun, AnalysisRunSchema } from './schemas.js';
 
@@ -72,6 +72,22 @@ export function applyBeat(run: AnalysisRun, beat: Beat | undefined): AnalysisRun
   return beat.heartbeatDetails === undefined
     ? Object.assign({}, run, { heartbeatAt: beat.heartbeatAt, updatedAt })
     : Object.assign({}, run, { heartbeatAt: beat.heartbeatAt, heartbeatDetails: beat.heartbeatDetails, updatedAt });
+}
+
+/**
+ * `read()`, or `undefined` after telling `skip` when the run's file cannot be parsed or fails its
+ * schema: one damaged file must not hide every other run from a listing. A disk that refuses a
+ * read (StoreIOError) still fails the listing: that is not a property of one file, and a retry
+ * may succeed.
+ */
+function readOrSkip(runId: string, skip: OnUnreadable, read: () => AnalysisRun | undefined): AnalysisRun | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof CorruptStoreError)) throw error;
+    skip(runId, error.file, error);
+    return undefined;
+  }
 }
 
 interface CachedRun {
@@ -355,26 +371,26 @@ export class FileRunBackend implements RunBackend {
     }
   }
 
-  listActive(): AnalysisRun[] {
+  listActive(skip: OnUnreadable): AnalysisRun[] {
     const runs: AnalysisRun[] = [];
     for (const name of this.#listDir(this.#activeDir)) {
       if (!name.endsWith(STATE)) continue;
       const runId = name.slice(0, -STATE.length);
       if (!isValidId(runId) || this.#identify(this.#donePath(runId))) continue;
-      const run = this.#readActive(runId);
+      const run = readOrSkip(runId, skip, () => this.#readActive(runId));
       if (run) runs.push(run);
     }
     return runs;
   }
 
-  listDone(): AnalysisRun[] {
+  listDone(skip: OnUnreadable): AnalysisRun[] {
     const runs: AnalysisRun[] = [];
     const seen = new Set<string>();
     for (const name of this.#listDir(this.#doneDir)) {
       if (!name.endsWith(STATE)) continue;
       const runId = name.slice(0, -STATE.length);
       if (!isValidId(runId)) continue;
-      const run = this.#readDone(runId);
+      const run = readOrSkip(runId, skip, () => this.#readDone(runId));
       if (run) {
         runs.push(run);
         seen.add(runId);

@@ -3,6 +3,7 @@ export {
   type AnalysisRunStoreMemoryOptions,
   type AnalysisRunStoreOptions,
   MAX_HEARTBEAT_DETAILS_BYTES,
+  type RunStoreWarning,
 } from './AnalysisRunStore.js';
 export type { HeartbeatHandle } from './HeartbeatTimer.js';
 export type { RunEventSink } from './RunEventSink.js';

@@ -106,6 +106,17 @@ export interface CleanupReport {
   abandoned: string[];
   /** Finished runs past retention, removed with their event log. */
   deleted: string[];
+  /** Run files the pass could not read and left untouched (also reported to `onWarning`). */
+  unreadable: UnreadableRun[];
+}
+
+/** A run file a listing or cleanup pass skipped because it could not be read. */
+export interface UnreadableRun {
+  runId: string;
+  /** The file, left as it is. */
+  file: string;
+  /** Why it could not be read (the error's message). */
+  reason: string;
 }
 
 /** Options of {@link AnalysisRunStore.startHeartbeat}. */

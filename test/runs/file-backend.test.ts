@@ -107,9 +107,73 @@ describe('AnalysisRunStore files', () => {
     await store.create({ runId: 'finished', sessionId: 's', question: 'q' });
     await store.complete('finished');
     fs.writeFileSync(path.join(dir, 'done', 'finished.json'), 'not json');
-    const fresh = new AnalysisRunStore({ dir });
+    const warned: string[] = [];
+    const fresh = new AnalysisRunStore({ dir, onWarning: (warning) => warned.push(warning.runId) });
     expect((await fresh.list({ status: 'running' })).map((run) => run.runId)).toEqual(['live']);
-    await expect(fresh.list()).rejects.toBeInstanceOf(CorruptStoreError);
+    expect(warned).toEqual([]);
+    await fresh.list();
+    expect(warned).toEqual(['finished']);
+  });
+
+  describe('an unreadable run file', () => {
+    async function damaged() {
+      const { dir, clock, store } = open({ staleAfterMs: 1_000 });
+      for (const runId of ['bad-live', 'stale', 'bad-done', 'expired', 'fresh']) {
+        await store.create({ runId, sessionId: 's', question: 'q' });
+      }
+      await store.complete('bad-done');
+      await store.complete('expired');
+      clock.advance(DAY);
+      await store.heartbeat('fresh');
+      const badLive = path.join(dir, 'active', 'bad-live.json');
+      const badDone = path.join(dir, 'done', 'bad-done.json');
+      fs.writeFileSync(badLive, '{"schemaVersion":1,"run":{"runId":"bad-live"');
+      fs.writeFileSync(badDone, Buffer.alloc(64)); // a block of zeros, as after a power loss
+      const warnings: { code: string; runId: string; file: string }[] = [];
+      const fresh = new AnalysisRunStore({
+        dir,
+        clock: clock.read,
+        staleAfterMs: 1_000,
+        onWarning: ({ code, runId, file }) => warnings.push({ code, runId, file }),
+      });
+      return { dir, fresh, warnings, badLive, badDone };
+    }
+
+    it('is skipped by list(), reported to onWarning, and every other run is listed', async () => {
+      const { dir, fresh, warnings, badLive, badDone } = await damaged();
+      const before = snapshotFiles(dir);
+      expect((await fresh.list()).map((run) => run.runId).sort()).toEqual(['expired', 'fresh', 'stale']);
+      expect(warnings).toEqual([
+        { code: 'UNREADABLE_RUN', runId: 'bad-live', file: badLive },
+        { code: 'UNREADABLE_RUN', runId: 'bad-done', file: badDone },
+      ]);
+      expect(snapshotFiles(dir)).toEqual(before);
+    });
+
+    it('does not stop cleanup(): the others are abandoned or deleted, the bad files reported and left as they are', async () => {
+      const { fresh, warnings, badLive, badDone } = await damaged();
+      const badBytes = [fs.readFileSync(badLive), fs.readFileSync(badDone)];
+      const report = await fresh.cleanup({ retentionMs: 1_000 });
+      expect(report.abandoned).toEqual(['stale']);
+      expect(report.deleted).toEqual(['expired']);
+      expect(report.kept).toEqual(['fresh']);
+      expect(report.unreadable.map(({ runId, file }) => ({ runId, file }))).toEqual([
+        { runId: 'bad-live', file: badLive },
+        { runId: 'bad-done', file: badDone },
+      ]);
+      expect(report.unreadable[0]?.reason).toMatch(/not valid JSON/);
+      expect(warnings.map((w) => w.runId)).toEqual(['bad-live', 'bad-done']);
+      expect([fs.readFileSync(badLive), fs.readFileSync(badDone)]).toEqual(badBytes);
+      await expect(fresh.get('bad-live')).rejects.toBeInstanceOf(CorruptStoreError);
+      await expect(fresh.get('bad-done')).rejects.toBeInstanceOf(CorruptStoreError);
+    });
+
+    it('is reported by a dry run too', async () => {
+      const { fresh } = await damaged();
+      const report = await fresh.cleanup({ retentionMs: 1_000, dryRun: true });
+      expect(report.unreadable.map((entry) => entry.runId)).toEqual(['bad-live', 'bad-done']);
+      expect(report.abandoned).toEqual(['stale']);
+    });
   });
 
   it('refuses to read a corrupt run file and leaves it as it is', async () => {
@@ -208,7 +272,12 @@ describe('AnalysisRunStore files', () => {
       const { dir, store } = open();
       fs.mkdirSync(path.join(dir, 'active'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'active', 'ghost.beat'), '');
-      expect(await store.cleanup({ retentionMs: DAY })).toEqual({ kept: [], abandoned: [], deleted: [] });
+      expect(await store.cleanup({ retentionMs: DAY })).toEqual({
+        kept: [],
+        abandoned: [],
+        deleted: [],
+        unreadable: [],
+      });
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
     });
 

@@ -78,7 +78,7 @@ describe('AnalysisRunStore across processes', () => {
 
     // Not yet stale: the dead agent's run is kept, however long ago it started.
     const early = await stores.runs.cleanup({ retentionMs: DAY, staleAfterMs, now: at + staleAfterMs });
-    expect(early).toEqual({ kept: ['agent-run'], abandoned: [], deleted: [] });
+    expect(early).toEqual({ kept: ['agent-run'], abandoned: [], deleted: [], unreadable: [] });
     expect((await stores.runs.get('agent-run'))?.status).toBe('running');
 
     // One ms past staleAfterMs: failed, with the terminal error event in its log.

@@ -413,7 +413,7 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await store.start('r1');
         await events.append('r1', { type: 'analysis_completed', payload: { status: 'completed', result: 'from log' } });
         const report = await store.cleanup({ retentionMs: DAY });
-        expect(report).toEqual({ kept: ['r1'], abandoned: [], deleted: [] });
+        expect(report).toEqual({ kept: ['r1'], abandoned: [], deleted: [], unreadable: [] });
         expect(await store.get('r1')).toMatchObject({ status: 'completed', result: 'from log' });
         expect(events.types('r1')).toEqual(['analysis_completed']);
       });
@@ -423,7 +423,12 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
         clock.advance(5_000);
         expect((await store.cleanup({ retentionMs: DAY })).abandoned).toEqual(['r1']);
-        expect(await store.cleanup({ retentionMs: DAY })).toEqual({ kept: ['r1'], abandoned: [], deleted: [] });
+        expect(await store.cleanup({ retentionMs: DAY })).toEqual({
+          kept: ['r1'],
+          abandoned: [],
+          deleted: [],
+          unreadable: [],
+        });
       });
 
       it('works without an event log', async () => {
