@@ -76,16 +76,18 @@ export function applyBeat(run: AnalysisRun, beat: Beat | undefined): AnalysisRun
 
 /**
  * `read()`, or `undefined` after telling `skip` when the run's file cannot be parsed or fails its
- * schema: one damaged file must not hide every other run from a listing. A disk that refuses a
- * read (StoreIOError) still fails the listing: that is not a property of one file, and a retry
- * may succeed.
+ * schema, or is a symbolic link: one damaged file must not hide every other run from a listing.
+ * A disk that refuses a read (StoreIOError) still fails the listing: that is not a property of
+ * one file, and a retry may succeed.
  */
 function readOrSkip(runId: string, skip: OnUnreadable, read: () => AnalysisRun | undefined): AnalysisRun | undefined {
   try {
     return read();
   } catch (error) {
-    if (!(error instanceof CorruptStoreError)) throw error;
-    skip(runId, error.file, error);
+    // A symbolic link where a run file should be is as permanent as a damaged file.
+    const planted = error instanceof StoreIOError && (error.cause as { code?: unknown })?.code === 'ELOOP';
+    if (!(error instanceof CorruptStoreError) && !planted) throw error;
+    skip(runId, (error as CorruptStoreError | StoreIOError).file, error as CorruptStoreError | StoreIOError);
     return undefined;
   }
 }
@@ -199,10 +201,17 @@ export class FileRunBackend implements RunBackend {
     try {
       // The beat file first: a run whose state file is visible always has one to beat into.
       BeatFile.replace(this.#files, beatFile);
+    } catch (error) {
+      // Nothing of ours is there: whatever is at the name (a planted link, say) is left alone.
+      throw new StoreIOError(beatFile, 'creating', error);
+    }
+    let wroteState = false;
+    try {
       await this.#io.writeAtomic(stateFile, encodeRunFile(run), { fsync: true });
+      wroteState = true;
       await this.#io.fsyncDir(this.#activeDir);
     } catch (error) {
-      await this.#io.unlink(stateFile).catch(() => {});
+      if (wroteState) await this.#io.unlink(stateFile).catch(() => {});
       await this.#io.unlink(beatFile).catch(() => {});
       throw new StoreIOError(stateFile, 'creating', error);
     }
@@ -278,12 +287,20 @@ export class FileRunBackend implements RunBackend {
     // Under the lock, a live run's beat file that is missing or fenced was left by a status
     // change that crashed half-way: give the run a new one (its last beats, if readable, kept).
     const file = this.#beatPath(runId);
-    const handle = BeatFile.open(this.#files, file);
-    const read = handle?.read();
-    handle?.close();
-    if (read && !read.fenced) return;
-    this.#dropHandle(runId);
-    BeatFile.replace(this.#files, file, read?.beat);
+    try {
+      const handle = BeatFile.open(this.#files, file);
+      let read: ReturnType<BeatFile['read']> | undefined;
+      try {
+        read = handle?.read();
+      } finally {
+        handle?.close();
+      }
+      if (read && !read.fenced) return;
+      this.#dropHandle(runId);
+      BeatFile.replace(this.#files, file, read?.beat);
+    } catch (error) {
+      throw new StoreIOError(file, 'restoring', error);
+    }
   }
 
   async finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {

@@ -342,9 +342,9 @@ describe('AnalysisRunStore files', () => {
     let failWrites = false;
     const files: RunFilesIO = {
       ...nodeRunFilesIO,
-      write(fd, data, position) {
+      write(fd, data, offset, length, position) {
         if (failWrites) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
-        nodeRunFilesIO.write(fd, data, position);
+        return nodeRunFilesIO.write(fd, data, offset, length, position);
       },
     };
     const dir = path.join(tempDir(), 'analysis_runs');
