@@ -5,6 +5,7 @@ import {
   IllegalTransitionError,
   LockError,
   NotFoundError,
+  StoreClosedError,
   StoreError,
   StoreIOError,
   ValidationError,
@@ -233,6 +234,10 @@ export class AnalysisRunStore {
   readonly #staleAfterMs: number;
   readonly #onWarning: ((warning: RunStoreWarning) => void) | undefined;
   readonly #timers = new Set<HeartbeatHandle>();
+  /** Work that holds a run's lock right now: `close()` waits for it. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
   #highWater = 0;
   #idStamp = 0;
 
@@ -287,6 +292,7 @@ export class AnalysisRunStore {
    * @throws ConflictError when a run with this id exists.
    */
   async create(input: CreateRunInput): Promise<AnalysisRun> {
+    this.#open();
     const given = (input as { runId?: unknown } | undefined)?.runId;
     if (given !== undefined) assertValidId(given, 'runId');
     const parsed = parseInput(CreateRunInputSchema, input, 'run');
@@ -321,6 +327,7 @@ export class AnalysisRunStore {
    * @throws IllegalTransitionError when the run is not pending (already running, or finished).
    */
   async start(runId: string): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     return this.#locked(runId, async () => {
       const current = this.#require(runId);
@@ -350,6 +357,7 @@ export class AnalysisRunStore {
    * @throws IllegalTransitionError when the run is finished, or finished while the beat was written.
    */
   async heartbeat(runId: string, details?: unknown): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     const newDetails =
       details === undefined ? undefined : toJson(details, 'heartbeat details', MAX_HEARTBEAT_DETAILS_BYTES);
@@ -384,6 +392,7 @@ export class AnalysisRunStore {
    * @throws InvalidIdError, ValidationError (intervalMs not a positive integer)
    */
   startHeartbeat(runId: string, options: StartHeartbeatOptions): HeartbeatHandle {
+    this.#open();
     assertValidId(runId, 'runId');
     const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
     const timer: HeartbeatTimer = new HeartbeatTimer({
@@ -404,6 +413,7 @@ export class AnalysisRunStore {
    * @throws IllegalTransitionError when the run already finished (a run finishes exactly once).
    */
   async complete(runId: string, result?: unknown): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     const value = result === undefined ? undefined : toJson(result, 'result');
     const end: Partial<AnalysisRun> = value === undefined ? {} : { result: value };
@@ -418,6 +428,7 @@ export class AnalysisRunStore {
    * @throws InvalidIdError, NotFoundError, ValidationError, IllegalTransitionError (already finished)
    */
   async fail(runId: string, error: FailRunInput): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     const runError = toRunError(error);
     return this.#end(runId, 'failed', runError, { error: runError });
@@ -429,6 +440,7 @@ export class AnalysisRunStore {
    * @throws InvalidIdError, NotFoundError, ValidationError, IllegalTransitionError (already finished)
    */
   async cancel(runId: string, reason?: string): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     if (reason !== undefined && typeof reason !== 'string') {
       throw new ValidationError(`cancel reason must be a string, got ${typeof reason}`);
@@ -444,6 +456,7 @@ export class AnalysisRunStore {
    * @throws InvalidIdError; CorruptStoreError when its file cannot be read.
    */
   async get(runId: string): Promise<AnalysisRun | undefined> {
+    this.#open();
     assertValidId(runId, 'runId');
     const run = this.#backend.get(runId);
     return run && copyRun(run);
@@ -456,6 +469,7 @@ export class AnalysisRunStore {
    * @throws ValidationError for an unknown filter or status.
    */
   async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
+    this.#open();
     const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
     const live = query.status === undefined || !isTerminalStatus(query.status);
     const finished = query.status === undefined || isTerminalStatus(query.status);
@@ -485,6 +499,7 @@ export class AnalysisRunStore {
    * @throws ValidationError when `now` (or the clock's reading) is not whole epoch ms in range.
    */
   isStale(run: AnalysisRun, now?: number): boolean {
+    this.#open();
     const at = now === undefined ? this.#now() : checkClockReading(now, 'isStale() now');
     return this.#isStale(run, at, this.#staleAfterMs);
   }
@@ -510,6 +525,7 @@ export class AnalysisRunStore {
    * @throws ValidationError for bad options (a `now` that is not whole epoch ms in range).
    */
   async cleanup(options: CleanupOptions): Promise<CleanupReport> {
+    this.#open();
     const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
     const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false } = parsed;
     const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
@@ -585,10 +601,30 @@ export class AnalysisRunStore {
     }
   }
 
-  /** Stops every heartbeat timer of this store and closes open files. The event log is not closed. */
-  async close(): Promise<void> {
+  /**
+   * Closes the store: every later call rejects (or, for the synchronous ones, throws) with
+   * {@link StoreClosedError}. Resolves once every timer of the store (heartbeats, cleanup) is
+   * stopped with its beat or pass in flight settled, every status change in flight has released
+   * its run's lock, and open files are closed. Idempotent: every call returns the same promise.
+   * The event log is not closed (`createStores().close()` closes it).
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     await Promise.all([...this.#timers].map((timer) => timer.stop()));
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    // One turn of the event loop: the callers of the calls that just settled hear of it first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await this.#backend.close();
+  }
+
+  /** Throws {@link StoreClosedError} once `close()` was called. */
+  #open(): void {
+    if (this.#closed) throw new StoreClosedError('AnalysisRunStore');
   }
 
   async #sweepLive(
@@ -771,28 +807,44 @@ export class AnalysisRunStore {
   }
 
   async #locked<R>(runId: string, body: () => Promise<R>): Promise<R> {
-    const release = await this.#backend.lock(runId);
+    return this.#held(async () => {
+      const release = await this.#backend.lock(runId);
+      try {
+        return await body();
+      } finally {
+        await release();
+      }
+    });
+  }
+
+  /** Runs `work` (which takes a lock) as work in flight that `close()` waits for; refused once closed. */
+  async #held<R>(work: () => Promise<R>): Promise<R> {
+    this.#open();
+    const running = work();
+    this.#inFlight.add(running);
     try {
-      return await body();
+      return await running;
     } finally {
-      await release();
+      this.#inFlight.delete(running);
     }
   }
 
   /** Like {@link #locked}, but a run whose lock stays held elsewhere is left for the next pass. */
   async #lockedOrSkip<R>(runId: string, body: () => Promise<R>): Promise<R | undefined> {
-    let release: () => Promise<void>;
-    try {
-      release = await this.#backend.lock(runId);
-    } catch (error) {
-      if (error instanceof LockError) return undefined;
-      throw error;
-    }
-    try {
-      return await body();
-    } finally {
-      await release();
-    }
+    return this.#held(async () => {
+      let release: () => Promise<void>;
+      try {
+        release = await this.#backend.lock(runId);
+      } catch (error) {
+        if (error instanceof LockError) return undefined;
+        throw error;
+      }
+      try {
+        return await body();
+      } finally {
+        await release();
+      }
+    });
   }
 
   /** One checked clock reading: a bad one is a {@link ValidationError}, before anything is written. */

@@ -168,3 +168,18 @@ describe('AnalysisRunStore across processes', () => {
     await after.close();
   });
 });
+
+describe('createStores().close() in a real process', () => {
+  it('lets a process with a heartbeat timer, a live follow and appends in flight exit by itself', async () => {
+    const root = tempDir();
+    const child = spawnFixture('close-by-itself.ts', [root]);
+    const line = await lineFrom(child, (text) => text.startsWith('{'));
+    const code = await new Promise<number | null>((resolve) =>
+      child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (exitCode) => resolve(exitCode)),
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(line) as { closed: boolean; followed: number; settled: number; lateGet: string };
+    expect(report).toMatchObject({ closed: true, settled: 20, lateGet: 'CLOSED' });
+    expect(report.followed).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -9,6 +9,7 @@ import {
   InvalidIdError,
   NotFoundError,
   type RunEventSink,
+  StoreClosedError,
   ValidationError,
 } from '../../src/index.js';
 import { ID_PATTERN } from '../../src/storage/ids.js';
@@ -437,6 +438,61 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         clock.advance(5_000);
         expect((await store.cleanup({ retentionMs: DAY })).abandoned).toEqual(['r1']);
         expect((await store.get('r1'))?.error?.code).toBe('heartbeat_stale');
+      });
+    });
+
+    describe('close', () => {
+      it('refuses every method afterwards with StoreClosedError', async () => {
+        const { store } = setup();
+        const run = await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        await store.close();
+        const calls: [string, () => Promise<unknown>][] = [
+          ['create', () => store.create({ runId: 'r2', sessionId: 's', question: 'q' })],
+          ['start', () => store.start('r1')],
+          ['heartbeat', () => store.heartbeat('r1')],
+          ['complete', () => store.complete('r1')],
+          ['fail', () => store.fail('r1', 'boom')],
+          ['cancel', () => store.cancel('r1')],
+          ['get', () => store.get('r1')],
+          ['list', () => store.list()],
+          ['cleanup', () => store.cleanup({ retentionMs: DAY })],
+        ];
+        for (const [name, call] of calls) {
+          await expect(call(), name).rejects.toBeInstanceOf(StoreClosedError);
+        }
+        expect(() => store.startHeartbeat('r1', { intervalMs: 10 })).toThrow(StoreClosedError);
+        expect(() => store.isStale(run)).toThrow(StoreClosedError);
+      });
+
+      it('is idempotent: every call returns the same promise', async () => {
+        const { store } = setup();
+        const first = store.close();
+        expect(store.close()).toBe(first);
+        await first;
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+
+      it('resolves only after a status change in flight has finished', async () => {
+        const { store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        let completed = false;
+        const completion = store.complete('r1', 42).then(() => {
+          completed = true;
+        });
+        await store.close();
+        expect(completed).toBe(true);
+        await completion;
+      });
+
+      it('stops heartbeat timers without a warning, the beat in flight settled', async () => {
+        const { clock, store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        const errors: unknown[] = [];
+        store.startHeartbeat('r1', { intervalMs: 5, onError: (error) => errors.push(error) });
+        await store.close();
+        clock.advance(1_000);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        expect(errors).toEqual([]);
       });
     });
 
