@@ -14,6 +14,7 @@ import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
 import { parseInput, toJsonText } from '../storage/validate.js';
+import { type CleanupHandle, CleanupTimer } from './CleanupTimer.js';
 import { FileRunBackend } from './FileRunBackend.js';
 import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
 import { MemoryRunBackend } from './MemoryRunBackend.js';
@@ -29,12 +30,19 @@ import {
   type CleanupReport,
   type CreateRunInput,
   CreateRunInputSchema,
+  type DeleteRunOptions,
+  DeleteRunOptionsSchema,
   type FailRunInput,
   FailRunInputSchema,
   isTerminalStatus,
   type ListRunsFilter,
   ListRunsFilterSchema,
+  type PageRunsOptions,
+  PageRunsOptionsSchema,
   type RunError,
+  type RunPage,
+  type StartCleanupOptions,
+  StartCleanupOptionsSchema,
   type StartHeartbeatOptions,
   StartHeartbeatOptionsSchema,
 } from './schemas.js';
@@ -233,7 +241,7 @@ export class AnalysisRunStore {
   readonly #clock: Clock;
   readonly #staleAfterMs: number;
   readonly #onWarning: ((warning: RunStoreWarning) => void) | undefined;
-  readonly #timers = new Set<HeartbeatHandle>();
+  readonly #timers = new Set<HeartbeatHandle | CleanupHandle>();
   /** Work that holds a run's lock right now: `close()` waits for it. */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -406,6 +414,33 @@ export class AnalysisRunStore {
   }
 
   /**
+   * Runs {@link cleanup} at once and then every `everyMs`, on a timer that does not keep the
+   * process alive, one pass at a time (a pass still running when the next is due makes that one
+   * skipped). Safe with several processes doing the same: each run is judged under its lock.
+   * `onResult` gets each pass's report; a failed pass goes to `onError` (or becomes a process
+   * warning when there is none) and the timer goes on. `close()` stops it.
+   * @returns a handle whose `stop()` resolves once a pass in flight has settled.
+   * @throws ValidationError for bad options.
+   */
+  startCleanup(options: StartCleanupOptions): CleanupHandle {
+    this.#open();
+    const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseInput(
+      StartCleanupOptionsSchema,
+      options,
+      'cleanup timer options',
+    );
+    const timer: CleanupTimer = new CleanupTimer({
+      pass: () => this.cleanup(staleAfterMs === undefined ? { retentionMs } : { retentionMs, staleAfterMs }),
+      everyMs,
+      onResult,
+      onError,
+      onStop: () => this.#timers.delete(timer),
+    });
+    this.#timers.add(timer);
+    return timer;
+  }
+
+  /**
    * Ends the run as `completed` with `result`. With `events` attached, appends
    * `analysis_completed` with payload `{ status: 'completed', result }` first, so a replaying
    * client always sees the end.
@@ -463,14 +498,51 @@ export class AnalysisRunStore {
   }
 
   /**
-   * Runs matching every filter given, oldest `createdAt` first (then by id). Asking for a live
-   * status (`pending`, `running`) reads live runs only, however many finished ones are kept.
-   * A run file that cannot be read is skipped and reported to `onWarning`; the others are listed.
-   * @throws ValidationError for an unknown filter or status.
+   * Runs matching every filter given, by `createdAt` then `runId`: newest first unless
+   * `order: 'oldest'`, at most `limit` of them. Asking for a live status (`pending`, `running`)
+   * reads live runs only, however many finished ones are kept. A run file that cannot be parsed
+   * is skipped and reported to `onWarning`; the others are listed.
+   * @throws ValidationError for an unknown filter or status, or a `limit` that is not a positive integer.
    */
   async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
     this.#open();
     const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
+    const matches = this.#matching(query);
+    return (query.limit === undefined ? matches : matches.slice(0, query.limit)).map(copyRun);
+  }
+
+  /**
+   * One page of the runs `list` would return, for walking many runs: `limit` runs, and a
+   * `nextCursor` to pass back (with the same filters and order) for the next page, absent on the
+   * last one. The cursor is opaque and stays valid while runs are added or removed: a page goes on
+   * after the last run of the previous one, never repeating or skipping a run that was there
+   * throughout.
+   * @throws ValidationError for bad options, or a cursor this store did not give out for this order.
+   */
+  async page(options: PageRunsOptions): Promise<RunPage> {
+    this.#open();
+    const query = parseInput(PageRunsOptionsSchema, options, 'page options');
+    const order = query.order ?? 'newest';
+    let matches = this.#matching(query);
+    if (query.cursor !== undefined) {
+      const after = decodeCursor(query.cursor, order);
+      // The runs beyond the cursor's position: older ones for `newest`, newer ones for `oldest`.
+      const beyond = order === 'newest' ? -1 : 1;
+      matches = matches.filter((run) => Math.sign(compareRuns(run, after)) === beyond);
+    }
+    const runs = matches.slice(0, query.limit).map(copyRun);
+    const last = runs.at(-1);
+    return matches.length > query.limit && last ? { runs, nextCursor: encodeCursor(order, last) } : { runs };
+  }
+
+  /** Every run that matches the filters, in the order asked for (the store's own records: copy them). */
+  #matching(query: {
+    status?: AnalysisRunStatus | undefined;
+    sessionId?: string | undefined;
+    tenantId?: string | undefined;
+    workspaceId?: string | undefined;
+    order?: 'newest' | 'oldest' | undefined;
+  }): AnalysisRun[] {
     const live = query.status === undefined || !isTerminalStatus(query.status);
     const finished = query.status === undefined || isTerminalStatus(query.status);
     const skip = this.#skipper();
@@ -486,8 +558,38 @@ export class AnalysisRunStore {
       if (query.workspaceId !== undefined && run.workspaceId !== query.workspaceId) continue;
       matches.push(run);
     }
-    matches.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
-    return matches.map(copyRun);
+    matches.sort(compareRuns);
+    if ((query.order ?? 'newest') === 'newest') matches.reverse();
+    return matches;
+  }
+
+  /**
+   * Deletes a run: its event log first, then its record and beat file. A pending or running run
+   * whose heartbeat is fresh (see `isStale`) is refused unless `force`: a process is still working
+   * on it (its next heartbeat then fails with `NotFoundError`, and its timer stops).
+   * @returns true when there was a run to delete, false when there was none.
+   * @throws InvalidIdError, ValidationError (bad options)
+   * @throws ConflictError when the run is live and fresh and `force` is not set.
+   * @throws LockError when another process holds the run's event log (its writer is still alive).
+   */
+  async delete(runId: string, options: DeleteRunOptions = {}): Promise<boolean> {
+    this.#open();
+    assertValidId(runId, 'runId');
+    const { force = false } = parseInput(DeleteRunOptionsSchema, options, 'delete options');
+    const now = this.#now();
+    return this.#locked(runId, async () => {
+      const current = this.#backend.get(runId);
+      if (!current) return false;
+      if (!force && !isTerminalStatus(current.status) && !this.#isStale(current, now, this.#staleAfterMs)) {
+        throw new ConflictError(
+          `run '${runId}' is ${current.status} and its heartbeat is fresh: a process is still working on it. Finish or cancel it first, or pass { force: true }`,
+        );
+      }
+      // The log first, as cleanup does: a crash in between leaves a record whose log is gone.
+      await this.#events?.delete(runId);
+      await this.#backend.remove(runId);
+      return true;
+    });
   }
 
   /**
@@ -875,4 +977,41 @@ function toRunError(input: FailRunInput): RunError {
   const error: RunError = { code: parsed.code ?? 'failed', message: parsed.message };
   if (parsed.details !== undefined) error.details = toJson(parsed.details, 'error details');
   return error;
+}
+
+/** Orders runs by `createdAt`, then `runId`, oldest first. */
+function compareRuns(a: { createdAt: number; runId: string }, b: { createdAt: number; runId: string }): number {
+  return a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
+}
+
+/** A page cursor: the order and the position of the last run given, base64url JSON. */
+function encodeCursor(order: 'newest' | 'oldest', run: AnalysisRun): string {
+  return Buffer.from(JSON.stringify([order, run.createdAt, run.runId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string, order: 'newest' | 'oldest'): { createdAt: number; runId: string } {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  if (Array.isArray(decoded) && decoded.length === 3) {
+    const [cursorOrder, createdAt, runId] = decoded as unknown[];
+    if (
+      (cursorOrder === 'newest' || cursorOrder === 'oldest') &&
+      Number.isSafeInteger(createdAt) &&
+      typeof runId === 'string'
+    ) {
+      if (cursorOrder !== order) {
+        throw new ValidationError(
+          `cursor was given out for order '${cursorOrder}', not '${order}': page on with the same order and filters`,
+        );
+      }
+      return { createdAt: createdAt as number, runId };
+    }
+  }
+  throw new ValidationError(
+    `cursor ${JSON.stringify(cursor.slice(0, 60))} is not one page() gave out: pass the nextCursor of the previous page, or none for the first`,
+  );
 }

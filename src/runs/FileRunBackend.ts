@@ -377,15 +377,21 @@ export class FileRunBackend implements RunBackend {
 
   async remove(runId: string): Promise<void> {
     const doneFile = this.#donePath(runId);
+    // A live run's beat file is fenced first: a process still beating it (a forced delete) sees
+    // the fence, finds no run, and is refused instead of writing into a removed file.
+    const fenced = this.#identify(this.#beatPath(runId)) ? await this.#fence(runId) : undefined;
     try {
-      // Not fsynced: a removal lost to a crash is simply done again by the next cleanup.
+      // Not fsynced: a removal lost to a crash is simply done again by the next cleanup (or delete).
       await this.#io.unlink(doneFile);
       await this.#removeActive(runId);
     } catch (error) {
+      fenced?.restore();
       throw new StoreIOError(doneFile, 'removing', error);
     } finally {
       this.#done.delete(runId);
+      this.#states.delete(runId);
     }
+    fenced?.close();
   }
 
   listActive(skip: OnUnreadable): AnalysisRun[] {

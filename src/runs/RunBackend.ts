@@ -52,7 +52,7 @@ export interface RunBackend {
    * includes every beat that was acknowledged. Under the lock. On failure the run is as it was.
    */
   finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun>;
-  /** Removes a finished run's record. Under the lock. */
+  /** Removes a run's record and beat file, live or finished. Under the lock. */
   remove(runId: string): Promise<void>;
   /** Every live (pending or running) run. Never reads finished runs. Files it cannot read go to `skip`. */
   listActive(skip: OnUnreadable): AnalysisRun[];

@@ -5,6 +5,7 @@ export {
   MAX_HEARTBEAT_DETAILS_BYTES,
   type RunStoreWarning,
 } from './AnalysisRunStore.js';
+export type { CleanupHandle } from './CleanupTimer.js';
 export type { HeartbeatHandle } from './HeartbeatTimer.js';
 export type { RunEventSink } from './RunEventSink.js';
 export { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';

@@ -3,7 +3,7 @@
 // interrupted status change reads consistently and is tidied by cleanup.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AnalysisRunStore,
   CorruptStoreError,
@@ -18,7 +18,7 @@ import type { StorageIO } from '../../src/storage/io.js';
 import { acquireLock } from '../../src/storage/lock.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
 import { FakeEventLog } from './fake-event-log.js';
-import { ManualClock } from './run-store.conformance.js';
+import { captureWarnings, ManualClock } from './run-store.conformance.js';
 
 const DAY = 86_400_000;
 
@@ -166,6 +166,18 @@ describe('AnalysisRunStore files', () => {
       expect([fs.readFileSync(badLive), fs.readFileSync(badDone)]).toEqual(badBytes);
       await expect(fresh.get('bad-live')).rejects.toBeInstanceOf(CorruptStoreError);
       await expect(fresh.get('bad-done')).rejects.toBeInstanceOf(CorruptStoreError);
+    });
+
+    it('is a process warning when no onWarning was given', async () => {
+      const { dir, badLive } = await damaged();
+      const warnings = captureWarnings();
+      try {
+        await new AnalysisRunStore({ dir }).list({ status: 'pending' });
+      } finally {
+        vi.restoreAllMocks();
+      }
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).toContain(`AgentStoresWarning: run 'bad-live' was skipped: ${badLive} cannot be read`);
     });
 
     it('is reported by a dry run too', async () => {
