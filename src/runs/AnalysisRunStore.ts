@@ -629,52 +629,58 @@ export class AnalysisRunStore {
   async cleanup(options: CleanupOptions): Promise<CleanupReport> {
     this.#open();
     const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
-    const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false } = parsed;
+    const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false, onProgress } = parsed;
     const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
     const report: CleanupReport = { kept: [], abandoned: [], deleted: [], unreadable: [] };
     const skip = this.#skipper(report);
-    if (dryRun) return this.#judge(report, skip, now, staleAfterMs, retentionMs);
+    let judgedCount = 0;
+    let total = 0;
+    const progress = () => onProgress?.(++judgedCount, total);
+    if (dryRun) {
+      const judged = new Set<string>();
+      // A finished run whose move was interrupted is judged with the finished ones.
+      const active = this.#backend.listActive(skip).filter((seen) => !isTerminalStatus(seen.status));
+      total = active.length;
+      for (const seen of active) {
+        judged.add(seen.runId);
+        (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
+        progress();
+      }
+      const done = this.#backend.listDone(skip).filter((seen) => !judged.has(seen.runId));
+      total += done.length;
+      for (const seen of done) {
+        (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
+        progress();
+      }
+      return report;
+    }
     for (const runId of this.#backend.leftovers()) {
       await this.#lockedOrSkip(runId, () => this.#backend.tidy(runId));
     }
     const judged = new Set<string>();
-    for (const seen of this.#backend.listActive(skip)) {
+    const active = this.#backend.listActive(skip);
+    total = active.length;
+    for (const seen of active) {
       const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepLive(seen, now, staleAfterMs));
-      if (outcome === 'finished') continue; // judged with the finished runs below
+      if (outcome === 'finished') {
+        total--; // judged with the finished runs below
+        continue;
+      }
       judged.add(seen.runId);
       if (outcome === 'abandoned') report.abandoned.push(seen.runId);
       else if (outcome === 'kept') report.kept.push(seen.runId);
+      progress();
     }
-    for (const seen of this.#backend.listDone(skip)) {
-      if (judged.has(seen.runId)) continue;
-      if (!this.#isExpired(seen, now, retentionMs)) {
-        report.kept.push(seen.runId);
-        continue;
-      }
-      const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepFinished(seen.runId, now, retentionMs));
-      if (outcome === 'deleted') report.deleted.push(seen.runId);
-      else if (outcome === 'kept') report.kept.push(seen.runId);
-    }
-    return report;
-  }
-
-  /** What a cleanup pass would do now, by the same rules, reading only. */
-  #judge(
-    report: CleanupReport,
-    skip: OnUnreadable,
-    now: number,
-    staleAfterMs: number,
-    retentionMs: number,
-  ): CleanupReport {
-    const judged = new Set<string>();
-    for (const seen of this.#backend.listActive(skip)) {
-      if (isTerminalStatus(seen.status)) continue; // a finished run whose move was interrupted
-      judged.add(seen.runId);
-      (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
-    }
-    for (const seen of this.#backend.listDone(skip)) {
-      if (judged.has(seen.runId)) continue;
-      (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
+    // Read after the live ones: a run finished meanwhile (or from its log above) is judged here.
+    const done = this.#backend.listDone(skip).filter((seen) => !judged.has(seen.runId));
+    total += done.length;
+    for (const seen of done) {
+      if (this.#isExpired(seen, now, retentionMs)) {
+        const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepFinished(seen.runId, now, retentionMs));
+        if (outcome === 'deleted') report.deleted.push(seen.runId);
+        else if (outcome === 'kept') report.kept.push(seen.runId);
+      } else report.kept.push(seen.runId);
+      progress();
     }
     return report;
   }

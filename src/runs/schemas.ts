@@ -128,6 +128,11 @@ export const CleanupOptionsSchema = z.strictObject({
   now: EpochMs.optional(),
   /** Judge every run and report what would happen, changing nothing. @defaultValue false */
   dryRun: z.boolean().optional(),
+  /**
+   * Called after each run is judged with how many are done and how many the pass has found so far
+   * (the finished runs are counted once their directory is read, so `total` may grow once).
+   */
+  onProgress: z.custom<(judged: number, total: number) => void>((value) => typeof value === 'function').optional(),
 });
 export type CleanupOptions = z.input<typeof CleanupOptionsSchema>;
 
