@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import { MAX_CLOCK_MS } from '../storage/clock.js';
 import type { Beat } from './RunBackend.js';
 import { type RunFilesIO, replaceFile, writeAll } from './RunFilesIO.js';
 
@@ -63,10 +64,16 @@ export function decodeBeat(bytes: Buffer): Beat | undefined {
   if (text.slice(newline + 1, newline + 9) !== checksum(json)) return undefined;
   try {
     const beat = JSON.parse(json) as Beat;
-    return Number.isInteger(beat.heartbeatAt) && Number.isInteger(beat.updatedAt) ? beat : undefined;
+    // Times a record may hold (safe integers of ms): a beat stamped by a broken clock before
+    // clocks were checked reads as no beat, instead of a record no reader accepts.
+    return isTime(beat.heartbeatAt) && isTime(beat.updatedAt) ? beat : undefined;
   } catch {
     return undefined;
   }
+}
+
+function isTime(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_CLOCK_MS;
 }
 
 /** Reads the whole of an open file with synchronous calls: one `pread` when it fits the scratch buffer. */

@@ -1,6 +1,8 @@
 // Every clock reading the run store stamps is checked before anything is written, and a
 // heartbeat stamped by a clock that ran ahead does not keep a dead run alive (issue 9, item 5).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { AnalysisRunStore, ValidationError } from '../../src/index.js';
 import { manualClock } from '../helpers/manual-clock.js';
@@ -75,6 +77,20 @@ describe('AnalysisRunStore clock readings', () => {
     expect((await fresh.get('r1'))?.status).toBe('pending');
     expect((await fresh.list()).map((run) => run.runId)).toEqual(['r1']);
     expect((await fresh.cleanup({ retentionMs: 0 })).kept).toEqual(['r1']);
+  });
+
+  it('reads a beat file stamped above 2^53 (by an older version) as no beat, and status changes still write readable records', async () => {
+    const { dir, clock, store } = open();
+    await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+    const json = '{"heartbeatAt":1e+20,"updatedAt":1e+20}';
+    const checksum = crc32(json).toString(16).padStart(8, '0');
+    fs.writeFileSync(path.join(dir, 'active', 'r1.beat'), ` ${json}\n${checksum}\n`);
+    const fresh = new AnalysisRunStore({ dir, clock, staleAfterMs: STALE_MS });
+    expect((await fresh.get('r1'))?.heartbeatAt).toBeUndefined();
+    clock.advance(10);
+    await fresh.start('r1');
+    const reader = new AnalysisRunStore({ dir, clock, staleAfterMs: STALE_MS });
+    expect((await reader.get('r1'))?.updatedAt).toBeLessThan(2 ** 53);
   });
 
   describe('a heartbeat stamped in the future', () => {
