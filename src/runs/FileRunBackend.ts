@@ -108,6 +108,8 @@ interface OpenBeat {
 const MAX_OPEN_BEATS = 256;
 const STATE = '.json';
 const BEAT = '.beat';
+/** The temp name of a new beat file (`<runId>.beat.<16 hex digits>.tmp`; before: `.<pid>-<n>.tmp`). */
+const BEAT_TEMP = /^(.+)\.beat\.(?:[0-9a-f]{16}|\d+-\d+)\.tmp$/;
 
 /**
  * Run records as files under `analysis_runs/`:
@@ -429,6 +431,12 @@ export class FileRunBackend implements RunBackend {
     for (const name of names) if (name.endsWith(STATE)) states.add(name.slice(0, -STATE.length));
     const found = new Set<string>();
     for (const name of names) {
+      // A new beat file's temp, left by a process that died between writing and renaming it.
+      const temp = BEAT_TEMP.exec(name);
+      if (temp && isValidId(temp[1]!)) {
+        found.add(temp[1]!);
+        continue;
+      }
       const suffix = name.endsWith(STATE) ? STATE : name.endsWith(BEAT) ? BEAT : '';
       if (!suffix) continue;
       const runId = name.slice(0, -suffix.length);
@@ -439,6 +447,11 @@ export class FileRunBackend implements RunBackend {
   }
 
   async tidy(runId: string): Promise<void> {
+    // Beat files are only ever replaced under the run's lock, which the caller holds: a temp of
+    // this run's beat file is nobody's write in progress. (A link at such a name is removed, not followed.)
+    for (const name of this.#listDir(this.#activeDir)) {
+      if (BEAT_TEMP.exec(name)?.[1] === runId) await this.#io.unlink(path.join(this.#activeDir, name));
+    }
     const finished = this.#identify(this.#donePath(runId)) !== undefined;
     if (finished) {
       this.#states.delete(runId);

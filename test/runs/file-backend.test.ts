@@ -8,6 +8,7 @@ import {
   AnalysisRunStore,
   CorruptStoreError,
   IllegalTransitionError,
+  NotFoundError,
   nodeIO,
   nodeRunFilesIO,
   type RunFilesIO,
@@ -278,6 +279,28 @@ describe('AnalysisRunStore files', () => {
       await expect(fresh.heartbeat('r1')).rejects.toBeInstanceOf(IllegalTransitionError);
       expect((await fresh.cleanup({ retentionMs: DAY })).kept).toEqual(['r1']);
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
+    });
+
+    it('removes the temp file of a new beat file whose process died before renaming it', async () => {
+      const { dir, store } = open();
+      await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+      const stray = path.join(dir, 'active', 'r1.beat.0123456789abcdef.tmp');
+      const older = path.join(dir, 'active', 'r1.beat.4242-7.tmp');
+      fs.writeFileSync(stray, ' ');
+      fs.writeFileSync(older, ' ');
+      expect((await store.cleanup({ retentionMs: DAY })).kept).toEqual(['r1']);
+      expect(fs.readdirSync(path.join(dir, 'active')).sort()).toEqual(['r1.beat', 'r1.json']);
+    });
+
+    it('refuses the heartbeats of a process still beating a run deleted with force', async () => {
+      const { dir, clock, store } = open();
+      await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+      const agent = new AnalysisRunStore({ dir, clock: clock.read });
+      await agent.heartbeat('r1'); // the agent now holds the beat file open
+      expect(await store.delete('r1', { force: true })).toBe(true);
+      await expect(agent.heartbeat('r1')).rejects.toBeInstanceOf(NotFoundError);
+      expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
+      await agent.close();
     });
 
     it('removes a beat file left without its run', async () => {
