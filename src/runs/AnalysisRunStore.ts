@@ -628,6 +628,11 @@ export class AnalysisRunStore {
    */
   async cleanup(options: CleanupOptions): Promise<CleanupReport> {
     this.#open();
+    // The whole pass is work in flight: close() waits for it rather than cutting it between runs.
+    return this.#track(this.#cleanup(options));
+  }
+
+  async #cleanup(options: CleanupOptions): Promise<CleanupReport> {
     const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
     const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false, onProgress } = parsed;
     const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
@@ -925,10 +930,17 @@ export class AnalysisRunStore {
     });
   }
 
-  /** Runs `work` (which takes a lock) as work in flight that `close()` waits for; refused once closed. */
+  /**
+   * Runs `work` (which takes a lock) as work in flight that `close()` waits for. Not refused once
+   * closed: only calls made after `close()` are (each public method checks on entry), and a call
+   * already under way finishes whole.
+   */
   async #held<R>(work: () => Promise<R>): Promise<R> {
-    this.#open();
-    const running = work();
+    return this.#track(work());
+  }
+
+  /** `running` as work in flight that `close()` waits for. */
+  async #track<R>(running: Promise<R>): Promise<R> {
     this.#inFlight.add(running);
     try {
       return await running;

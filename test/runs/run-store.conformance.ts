@@ -654,6 +654,15 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await completion;
       });
 
+      it('lets a cleanup pass in flight finish every run before it resolves', async () => {
+        const { clock, store } = setup({ staleAfterMs: 1_000 });
+        for (const runId of ['a', 'b', 'c']) await store.create({ runId, sessionId: 's', question: 'q' });
+        clock.advance(5_000);
+        const pass = store.cleanup({ retentionMs: DAY });
+        await store.close();
+        expect((await pass).abandoned.sort()).toEqual(['a', 'b', 'c']);
+      });
+
       it('stops heartbeat timers without a warning, the beat in flight settled', async () => {
         const { clock, store } = setup();
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
