@@ -43,7 +43,14 @@ export interface Stores {
   events: AgentEventLog;
   /** Wired to `events`: its terminal events and cleanup's `error` events go to that log. */
   runs: AnalysisRunStore;
-  /** Stops the run store's heartbeat timers, then waits for appends in flight and releases the log's locks and files. */
+  /**
+   * Closes all four stores: the run store first (its heartbeat and cleanup timers stopped, status
+   * changes in flight settled), then the event log (appends in flight settled, follows ended,
+   * locks and files released) and the two JSON stores. Resolves once all of that is done;
+   * afterwards the stores' methods reject with `StoreClosedError`. Idempotent, and a later call
+   * closes again whatever was used in between. When a store's close fails the others are still
+   * closed, then the first failure is thrown.
+   */
   close(): Promise<void>;
 }
 
@@ -87,16 +94,25 @@ export function createStores(options: CreateStoresOptions = {}): Stores {
     ...options.runs,
     events,
   });
-  let closing: Promise<void> | undefined;
   return {
     memory,
     pipeline,
     events,
     runs,
-    close() {
-      // The run store first: its timers may still be beating; then the log its completions wrote to.
-      closing ??= runs.close().then(() => events.close());
-      return closing;
+    async close() {
+      // The run store first: its timers may still be beating or cleaning up, and its status
+      // changes append terminal events; then the log and the JSON stores. Every call closes every
+      // store again (each close is idempotent), so a second call after new activity still closes
+      // whatever that activity opened. Each store is closed even when another's close fails.
+      const first = await Promise.allSettled([runs.close()]);
+      const rest = await Promise.allSettled([events.close(), closeIfPresent(memory), closeIfPresent(pipeline)]);
+      const failed = [...first, ...rest].find((outcome) => outcome.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     },
   };
+}
+
+/** Closes a store that has a `close()` (every store does once the lifecycle is everywhere). */
+async function closeIfPresent(store: object): Promise<void> {
+  await (store as { close?: () => unknown }).close?.();
 }

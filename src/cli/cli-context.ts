@@ -44,7 +44,11 @@ export class CliContext {
       // Reported below.
     }
     if (!isDir) throw new MissingRootError(this.root);
-    this.#stores = await createStores({ root: this.root });
+    // A run file the store skips (damaged) is named on stderr, not as a Node process warning.
+    this.#stores = await createStores({
+      root: this.root,
+      runs: { onWarning: (warning) => this.err(`warning: ${warning.message}`) },
+    });
     return this.#stores;
   }
 

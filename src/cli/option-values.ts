@@ -17,6 +17,16 @@ export function countOption(values: OptionValues, name: string): number | undefi
   return Number(text);
 }
 
+/** A positive integer option (`--limit 50`), or undefined when it was not given. */
+export function positiveOption(values: OptionValues, name: string): number | undefined {
+  const text = stringOption(values, name);
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text)) || Number(text) === 0) {
+    throw new UsageError(`--${name} '${text}' is not a whole number of 1 or more`);
+  }
+  return Number(text);
+}
+
 /** An option that must be one of `allowed` (`--status running`), or undefined. */
 export function choiceOption<T extends string>(
   values: OptionValues,

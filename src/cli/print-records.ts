@@ -26,6 +26,15 @@ export function printRecords<T>(out: (line: string) => void, records: readonly T
   out(listing.footer);
 }
 
+/**
+ * The footer of a list cut at `--limit`: `3 runs`, or `3 runs (the first 3: raise --limit to see
+ * more)` when the limit may have cut it.
+ */
+export function countShown(n: number, limit: number | undefined, one: string, many: string, first = 'first'): string {
+  const shown = count(n, one, many);
+  return limit !== undefined && n >= limit ? `${shown} (the ${first} ${limit}: raise --limit to see more)` : shown;
+}
+
 /** `1 entry`, `2 entries`. */
 export function count(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;

@@ -5,14 +5,20 @@ export class ProgressBar {
 
   constructor(
     readonly stream: NodeJS.WritableStream,
-    readonly total: number,
+    public total: number,
     readonly label: string,
     readonly enabled: boolean,
   ) {}
 
   /** Counts one item done and redraws. */
   tick(): void {
-    this.#done += 1;
+    this.set(this.#done + 1, this.total);
+  }
+
+  /** Sets how many items are done out of how many (a total that grew as work was found) and redraws. */
+  set(done: number, total: number): void {
+    this.#done = done;
+    this.total = total;
     if (!this.enabled) return;
     const width = 30;
     const filled = Math.round((this.#done / Math.max(1, this.total)) * width);

@@ -1,9 +1,11 @@
-import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
+import { type Clock, checkClockReading, nextStamp, readClock, systemClock } from '../storage/clock.js';
 import {
   ConflictError,
+  CorruptStoreError,
   IllegalTransitionError,
   LockError,
   NotFoundError,
+  StoreClosedError,
   StoreError,
   StoreIOError,
   ValidationError,
@@ -12,10 +14,11 @@ import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
 import { parseInput, toJsonText } from '../storage/validate.js';
+import { type CleanupHandle, CleanupTimer } from './CleanupTimer.js';
 import { FileRunBackend } from './FileRunBackend.js';
 import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
 import { MemoryRunBackend } from './MemoryRunBackend.js';
-import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
 import type { RunEventSink } from './RunEventSink.js';
 import type { RunFilesIO } from './RunFilesIO.js';
 import { newRunId } from './run-id.js';
@@ -27,12 +30,19 @@ import {
   type CleanupReport,
   type CreateRunInput,
   CreateRunInputSchema,
+  type DeleteRunOptions,
+  DeleteRunOptionsSchema,
   type FailRunInput,
   FailRunInputSchema,
   isTerminalStatus,
   type ListRunsFilter,
   ListRunsFilterSchema,
+  type PageRunsOptions,
+  PageRunsOptionsSchema,
   type RunError,
+  type RunPage,
+  type StartCleanupOptions,
+  StartCleanupOptionsSchema,
   type StartHeartbeatOptions,
   StartHeartbeatOptionsSchema,
 } from './schemas.js';
@@ -51,16 +61,27 @@ export interface AnalysisRunStoreOptions {
   events?: RunEventSink | undefined;
   /**
    * Source of time for `createdAt`, `heartbeatAt`, `updatedAt`… (made strictly increasing for
-   * `updatedAt`). Inject one in tests instead of sleeping.
+   * `updatedAt`). Inject one in tests instead of sleeping. Every reading must be whole epoch ms
+   * from 0 to `MAX_CLOCK_MS`; any other is refused with `ValidationError` before anything is written.
    * @defaultValue the system clock (`Date.now`)
    */
   clock?: Clock | undefined;
   /**
    * A live run whose latest sign of life (`heartbeatAt`, `startedAt` or `createdAt`) is older
-   * than this many ms is stale: `isStale` says so and `cleanup` fails it.
+   * than this many ms is stale: `isStale` says so and `cleanup` fails it. It is also the
+   * tolerance for clocks that run ahead: a sign of life more than this many ms in the future of
+   * `now` does not count (it was stamped by a wrong clock), so a run that died with a future
+   * `heartbeatAt` is failed at most twice this long after its last beat, not when real time
+   * catches up with it.
    * @defaultValue 90_000
    */
   staleAfterMs?: number | undefined;
+  /**
+   * Told about what the store skipped without failing: a run file that `list()` or `cleanup()`
+   * could not parse (`UNREADABLE_RUN`; the file is left untouched, and `get()` of that run still
+   * throws). @defaultValue a process warning (`AgentStoresWarning`)
+   */
+  onWarning?: ((warning: RunStoreWarning) => void) | undefined;
   /** @internal File-system seam for fault-injection tests. @defaultValue the real file system */
   io?: StorageIO | undefined;
   /**
@@ -80,6 +101,16 @@ export interface AnalysisRunStoreMemoryOptions {
   clock?: Clock | undefined;
   /** Ms without a sign of life after which a live run is stale. @defaultValue 90_000 */
   staleAfterMs?: number | undefined;
+}
+
+/** Something the run store skipped without failing the operation. */
+export interface RunStoreWarning {
+  /** `UNREADABLE_RUN`: a run file could not be parsed (or failed its schema) and was skipped. */
+  code: 'UNREADABLE_RUN';
+  runId: string;
+  /** The file that could not be read; it was left as it is. */
+  file: string;
+  message: string;
 }
 
 /** Heartbeat details are rewritten on every beat: keep them small. */
@@ -210,7 +241,12 @@ export class AnalysisRunStore {
   readonly #events: RunEventSink | undefined;
   readonly #clock: Clock;
   readonly #staleAfterMs: number;
-  readonly #timers = new Set<HeartbeatHandle>();
+  readonly #onWarning: ((warning: RunStoreWarning) => void) | undefined;
+  readonly #timers = new Set<HeartbeatHandle | CleanupHandle>();
+  /** Work that holds a run's lock right now: `close()` waits for it. */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
   #highWater = 0;
   #idStamp = 0;
 
@@ -226,6 +262,11 @@ export class AnalysisRunStore {
       throw new ValidationError(`staleAfterMs must be a positive number of ms, got ${String(staleAfterMs)}`);
     }
     this.#staleAfterMs = staleAfterMs;
+    const onWarning = options?.onWarning;
+    if (onWarning !== undefined && typeof onWarning !== 'function') {
+      throw new ValidationError('onWarning must be a function');
+    }
+    this.#onWarning = onWarning;
     if (openInMemory) {
       this.#backend = new MemoryRunBackend();
       return;
@@ -260,17 +301,18 @@ export class AnalysisRunStore {
    * @throws ConflictError when a run with this id exists.
    */
   async create(input: CreateRunInput): Promise<AnalysisRun> {
+    this.#open();
     const given = (input as { runId?: unknown } | undefined)?.runId;
     if (given !== undefined) assertValidId(given, 'runId');
     const parsed = parseInput(CreateRunInputSchema, input, 'run');
-    const runId = parsed.runId ?? this.#newId();
+    const runId = parsed.runId ?? this.#newId(this.#now());
     return this.#locked(runId, async () => {
       if (this.#backend.get(runId)) {
         throw new ConflictError(
           `run '${runId}' already exists; pick another runId, or leave it out to have one generated`,
         );
       }
-      const now = this.#clock();
+      const now = this.#now();
       // Fields in the order of the contract, optional ones only when given.
       const run: AnalysisRun = {
         runId,
@@ -281,7 +323,7 @@ export class AnalysisRunStore {
         question: parsed.question,
         status: 'pending',
         createdAt: now,
-        updatedAt: this.#stamp(0),
+        updatedAt: this.#stamp(0, now),
       };
       await this.#backend.create(run);
       return copyRun(run);
@@ -294,6 +336,7 @@ export class AnalysisRunStore {
    * @throws IllegalTransitionError when the run is not pending (already running, or finished).
    */
   async start(runId: string): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     return this.#locked(runId, async () => {
       const current = this.#require(runId);
@@ -301,12 +344,12 @@ export class AnalysisRunStore {
         const hint = current.status === 'running' ? 'it is already running' : 'a finished run cannot start again';
         throw new IllegalTransitionError(runId, current.status, 'running', hint);
       }
-      const startedAt = this.#clock();
+      const startedAt = this.#now();
       const next = await this.#backend.update(runId, (latest) => ({
         ...latest,
         status: 'running',
         startedAt,
-        updatedAt: this.#stamp(latest.updatedAt),
+        updatedAt: this.#stamp(latest.updatedAt, startedAt),
       }));
       return copyRun(next);
     });
@@ -323,10 +366,11 @@ export class AnalysisRunStore {
    * @throws IllegalTransitionError when the run is finished, or finished while the beat was written.
    */
   async heartbeat(runId: string, details?: unknown): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     const newDetails =
       details === undefined ? undefined : toJson(details, 'heartbeat details', MAX_HEARTBEAT_DETAILS_BYTES);
-    const now = this.#clock();
+    const now = this.#now();
     let result = this.#beatOnce(runId, now, newDetails);
     if (result === BUSY) {
       // No beat file right now: a status change holds the run (or crashed half-way). Wait for
@@ -357,11 +401,39 @@ export class AnalysisRunStore {
    * @throws InvalidIdError, ValidationError (intervalMs not a positive integer)
    */
   startHeartbeat(runId: string, options: StartHeartbeatOptions): HeartbeatHandle {
+    this.#open();
     assertValidId(runId, 'runId');
     const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
     const timer: HeartbeatTimer = new HeartbeatTimer({
       beat: () => this.heartbeat(runId),
       intervalMs,
+      onError,
+      onStop: () => this.#timers.delete(timer),
+    });
+    this.#timers.add(timer);
+    return timer;
+  }
+
+  /**
+   * Runs {@link cleanup} at once and then every `everyMs`, on a timer that does not keep the
+   * process alive, one pass at a time (a pass still running when the next is due makes that one
+   * skipped). Safe with several processes doing the same: each run is judged under its lock.
+   * `onResult` gets each pass's report; a failed pass goes to `onError` (or becomes a process
+   * warning when there is none) and the timer goes on. `close()` stops it.
+   * @returns a handle whose `stop()` resolves once a pass in flight has settled.
+   * @throws ValidationError for bad options.
+   */
+  startCleanup(options: StartCleanupOptions): CleanupHandle {
+    this.#open();
+    const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseInput(
+      StartCleanupOptionsSchema,
+      options,
+      'cleanup timer options',
+    );
+    const timer: CleanupTimer = new CleanupTimer({
+      pass: () => this.cleanup(staleAfterMs === undefined ? { retentionMs } : { retentionMs, staleAfterMs }),
+      everyMs,
+      onResult,
       onError,
       onStop: () => this.#timers.delete(timer),
     });
@@ -377,6 +449,7 @@ export class AnalysisRunStore {
    * @throws IllegalTransitionError when the run already finished (a run finishes exactly once).
    */
   async complete(runId: string, result?: unknown): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     const value = result === undefined ? undefined : toJson(result, 'result');
     const end: Partial<AnalysisRun> = value === undefined ? {} : { result: value };
@@ -391,6 +464,7 @@ export class AnalysisRunStore {
    * @throws InvalidIdError, NotFoundError, ValidationError, IllegalTransitionError (already finished)
    */
   async fail(runId: string, error: FailRunInput): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     const runError = toRunError(error);
     return this.#end(runId, 'failed', runError, { error: runError });
@@ -402,6 +476,7 @@ export class AnalysisRunStore {
    * @throws InvalidIdError, NotFoundError, ValidationError, IllegalTransitionError (already finished)
    */
   async cancel(runId: string, reason?: string): Promise<AnalysisRun> {
+    this.#open();
     assertValidId(runId, 'runId');
     if (reason !== undefined && typeof reason !== 'string') {
       throw new ValidationError(`cancel reason must be a string, got ${typeof reason}`);
@@ -417,24 +492,65 @@ export class AnalysisRunStore {
    * @throws InvalidIdError; CorruptStoreError when its file cannot be read.
    */
   async get(runId: string): Promise<AnalysisRun | undefined> {
+    this.#open();
     assertValidId(runId, 'runId');
     const run = this.#backend.get(runId);
     return run && copyRun(run);
   }
 
   /**
-   * Runs matching every filter given, oldest `createdAt` first (then by id). Asking for a live
-   * status (`pending`, `running`) reads live runs only, however many finished ones are kept.
-   * @throws ValidationError for an unknown filter or status.
+   * Runs matching every filter given, by `createdAt` then `runId`: newest first unless
+   * `order: 'oldest'`, at most `limit` of them. Asking for a live status (`pending`, `running`)
+   * reads live runs only, however many finished ones are kept. A run file that cannot be parsed
+   * is skipped and reported to `onWarning`; the others are listed.
+   * @throws ValidationError for an unknown filter or status, or a `limit` that is not a positive integer.
    */
   async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
+    this.#open();
     const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
+    const matches = this.#matching(query);
+    return (query.limit === undefined ? matches : matches.slice(0, query.limit)).map(copyRun);
+  }
+
+  /**
+   * One page of the runs `list` would return, for walking many runs: `limit` runs, and a
+   * `nextCursor` to pass back (with the same filters and order) for the next page, absent on the
+   * last one. The cursor is opaque and stays valid while runs are added or removed: a page goes on
+   * after the last run of the previous one, never repeating or skipping a run that was there
+   * throughout.
+   * @throws ValidationError for bad options, or a cursor this store did not give out for this order.
+   */
+  async page(options: PageRunsOptions): Promise<RunPage> {
+    this.#open();
+    const query = parseInput(PageRunsOptionsSchema, options, 'page options');
+    const order = query.order ?? 'newest';
+    let matches = this.#matching(query);
+    if (query.cursor !== undefined) {
+      const after = decodeCursor(query.cursor, order);
+      // The runs beyond the cursor's position: older ones for `newest`, newer ones for `oldest`.
+      const beyond = order === 'newest' ? -1 : 1;
+      matches = matches.filter((run) => Math.sign(compareRuns(run, after)) === beyond);
+    }
+    const runs = matches.slice(0, query.limit).map(copyRun);
+    const last = runs.at(-1);
+    return matches.length > query.limit && last ? { runs, nextCursor: encodeCursor(order, last) } : { runs };
+  }
+
+  /** Every run that matches the filters, in the order asked for (the store's own records: copy them). */
+  #matching(query: {
+    status?: AnalysisRunStatus | undefined;
+    sessionId?: string | undefined;
+    tenantId?: string | undefined;
+    workspaceId?: string | undefined;
+    order?: 'newest' | 'oldest' | undefined;
+  }): AnalysisRun[] {
     const live = query.status === undefined || !isTerminalStatus(query.status);
     const finished = query.status === undefined || isTerminalStatus(query.status);
+    const skip = this.#skipper();
     const byId = new Map<string, AnalysisRun>();
-    if (live) for (const run of this.#backend.listActive()) byId.set(run.runId, run);
+    if (live) for (const run of this.#backend.listActive(skip)) byId.set(run.runId, run);
     // Read after the live ones: a run that finished in between shows once, finished.
-    if (finished) for (const run of this.#backend.listDone()) byId.set(run.runId, run);
+    if (finished) for (const run of this.#backend.listDone(skip)) byId.set(run.runId, run);
     const matches: AnalysisRun[] = [];
     for (const run of byId.values()) {
       if (query.status !== undefined && run.status !== query.status) continue;
@@ -443,18 +559,52 @@ export class AnalysisRunStore {
       if (query.workspaceId !== undefined && run.workspaceId !== query.workspaceId) continue;
       matches.push(run);
     }
-    matches.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
-    return matches.map(copyRun);
+    matches.sort(compareRuns);
+    if ((query.order ?? 'newest') === 'newest') matches.reverse();
+    return matches;
   }
 
   /**
-   * True when a pending or running run's latest sign of life (`heartbeatAt`, `startedAt`,
-   * `createdAt`, whichever is latest) is more than `staleAfterMs` before `now`. Finished runs are
-   * never stale. Synchronous: it only looks at the record given.
-   * @param now @defaultValue the store's clock
+   * Deletes a run: its event log first, then its record and beat file. A pending or running run
+   * whose heartbeat is fresh (see `isStale`) is refused unless `force`: a process is still working
+   * on it (its next heartbeat then fails with `NotFoundError`, and its timer stops).
+   * @returns true when there was a run to delete, false when there was none.
+   * @throws InvalidIdError, ValidationError (bad options)
+   * @throws ConflictError when the run is live and fresh and `force` is not set.
+   * @throws LockError when another process holds the run's event log (its writer is still alive).
    */
-  isStale(run: AnalysisRun, now: number = this.#clock()): boolean {
-    return this.#isStale(run, now, this.#staleAfterMs);
+  async delete(runId: string, options: DeleteRunOptions = {}): Promise<boolean> {
+    this.#open();
+    assertValidId(runId, 'runId');
+    const { force = false } = parseInput(DeleteRunOptionsSchema, options, 'delete options');
+    const now = this.#now();
+    return this.#locked(runId, async () => {
+      const current = this.#backend.get(runId);
+      if (!current) return false;
+      if (!force && !isTerminalStatus(current.status) && !this.#isStale(current, now, this.#staleAfterMs)) {
+        throw new ConflictError(
+          `run '${runId}' is ${current.status} and its heartbeat is fresh: a process is still working on it. Finish or cancel it first, or pass { force: true }`,
+        );
+      }
+      // The log first, as cleanup does: a crash in between leaves a record whose log is gone.
+      await this.#events?.delete(runId);
+      await this.#backend.remove(runId);
+      return true;
+    });
+  }
+
+  /**
+   * True when none of a pending or running run's signs of life (`heartbeatAt`, `startedAt`,
+   * `createdAt`) lies within `staleAfterMs` of `now`: all are older than that, or further in the
+   * future than that (stamped by a clock that ran ahead). Finished runs are never stale.
+   * Synchronous: it only looks at the record given.
+   * @param now @defaultValue the store's clock
+   * @throws ValidationError when `now` (or the clock's reading) is not whole epoch ms in range.
+   */
+  isStale(run: AnalysisRun, now?: number): boolean {
+    this.#open();
+    const at = now === undefined ? this.#now() : checkClockReading(now, 'isStale() now');
+    return this.#isStale(run, at, this.#staleAfterMs);
   }
 
   /**
@@ -470,63 +620,125 @@ export class AnalysisRunStore {
    * - Leftovers of interrupted status changes are removed.
    * - With `dryRun`, nothing is changed: the report says what the pass would do by these rules
    *   (a live run with a sealed log is reported by its heartbeat, as it cannot be finished).
+   * - A run file that cannot be parsed (or fails its schema) is left untouched, listed in
+   *   `unreadable` and reported to `onWarning`; the pass carries on with every other run. A disk
+   *   that refuses a read still fails the pass (StoreIOError): retry it.
    * @returns the run ids, each in exactly one list; runs finished from their log count as kept
    *   (or deleted, when already past retention).
-   * @throws ValidationError for bad options; CorruptStoreError when a run file cannot be read.
+   * @throws ValidationError for bad options (a `now` that is not whole epoch ms in range).
    */
   async cleanup(options: CleanupOptions): Promise<CleanupReport> {
-    const {
-      retentionMs,
-      staleAfterMs = this.#staleAfterMs,
-      now = this.#clock(),
-      dryRun = false,
-    } = parseInput(CleanupOptionsSchema, options, 'cleanup options');
-    if (dryRun) return this.#judge(now, staleAfterMs, retentionMs);
-    const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
+    this.#open();
+    // The whole pass is work in flight: close() waits for it rather than cutting it between runs.
+    return this.#track(this.#cleanup(options));
+  }
+
+  async #cleanup(options: CleanupOptions): Promise<CleanupReport> {
+    const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
+    const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false, onProgress } = parsed;
+    const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
+    const report: CleanupReport = { kept: [], abandoned: [], deleted: [], unreadable: [] };
+    const skip = this.#skipper(report);
+    let judgedCount = 0;
+    let total = 0;
+    const progress = () => onProgress?.(++judgedCount, total);
+    if (dryRun) {
+      const judged = new Set<string>();
+      // A finished run whose move was interrupted is judged with the finished ones.
+      const active = this.#backend.listActive(skip).filter((seen) => !isTerminalStatus(seen.status));
+      total = active.length;
+      for (const seen of active) {
+        judged.add(seen.runId);
+        (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
+        progress();
+      }
+      const done = this.#backend.listDone(skip).filter((seen) => !judged.has(seen.runId));
+      total += done.length;
+      for (const seen of done) {
+        (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
+        progress();
+      }
+      return report;
+    }
     for (const runId of this.#backend.leftovers()) {
       await this.#lockedOrSkip(runId, () => this.#backend.tidy(runId));
     }
     const judged = new Set<string>();
-    for (const seen of this.#backend.listActive()) {
-      const outcome = await this.#sweepLive(seen, now, staleAfterMs);
-      if (outcome === 'finished') continue; // judged with the finished runs below
+    const active = this.#backend.listActive(skip);
+    total = active.length;
+    for (const seen of active) {
+      const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepLive(seen, now, staleAfterMs));
+      if (outcome === 'finished') {
+        total--; // judged with the finished runs below
+        continue;
+      }
       judged.add(seen.runId);
       if (outcome === 'abandoned') report.abandoned.push(seen.runId);
       else if (outcome === 'kept') report.kept.push(seen.runId);
+      progress();
     }
-    for (const seen of this.#backend.listDone()) {
-      if (judged.has(seen.runId)) continue;
-      if (!this.#isExpired(seen, now, retentionMs)) {
-        report.kept.push(seen.runId);
-        continue;
-      }
-      const outcome = await this.#sweepFinished(seen.runId, now, retentionMs);
-      if (outcome === 'deleted') report.deleted.push(seen.runId);
-      else if (outcome === 'kept') report.kept.push(seen.runId);
-    }
-    return report;
-  }
-
-  /** What a cleanup pass would do now, by the same rules, reading only. */
-  #judge(now: number, staleAfterMs: number, retentionMs: number): CleanupReport {
-    const report: CleanupReport = { kept: [], abandoned: [], deleted: [] };
-    const judged = new Set<string>();
-    for (const seen of this.#backend.listActive()) {
-      if (isTerminalStatus(seen.status)) continue; // a finished run whose move was interrupted
-      judged.add(seen.runId);
-      (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
-    }
-    for (const seen of this.#backend.listDone()) {
-      if (judged.has(seen.runId)) continue;
-      (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
+    // Read after the live ones: a run finished meanwhile (or from its log above) is judged here.
+    const done = this.#backend.listDone(skip).filter((seen) => !judged.has(seen.runId));
+    total += done.length;
+    for (const seen of done) {
+      if (this.#isExpired(seen, now, retentionMs)) {
+        const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepFinished(seen.runId, now, retentionMs));
+        if (outcome === 'deleted') report.deleted.push(seen.runId);
+        else if (outcome === 'kept') report.kept.push(seen.runId);
+      } else report.kept.push(seen.runId);
+      progress();
     }
     return report;
   }
 
-  /** Stops every heartbeat timer of this store and closes open files. The event log is not closed. */
-  async close(): Promise<void> {
+  /**
+   * Where a listing reports a run file it skipped: to `report.unreadable` (when given) and to
+   * `onWarning`, or a process warning when there is none.
+   */
+  #skipper(report?: CleanupReport): OnUnreadable {
+    return (runId, file, error) => {
+      report?.unreadable.push({ runId, file, reason: error.message });
+      const message = `run '${runId}' was skipped: ${error.message}`;
+      if (this.#onWarning) this.#onWarning({ code: 'UNREADABLE_RUN', runId, file, message });
+      else process.emitWarning(message, { type: 'AgentStoresWarning' });
+    };
+  }
+
+  /** Judges one run of a cleanup pass; a run file found unreadable meanwhile is skipped, not fatal. */
+  async #orSkip<R>(runId: string, skip: OnUnreadable, body: () => Promise<R>): Promise<R | 'skipped'> {
+    try {
+      return await body();
+    } catch (error) {
+      if (!(error instanceof CorruptStoreError)) throw error;
+      skip(runId, error.file, error);
+      return 'skipped';
+    }
+  }
+
+  /**
+   * Closes the store: every later call rejects (or, for the synchronous ones, throws) with
+   * {@link StoreClosedError}. Resolves once every timer of the store (heartbeats, cleanup) is
+   * stopped with its beat or pass in flight settled, every status change in flight has released
+   * its run's lock, and open files are closed. Idempotent: every call returns the same promise.
+   * The event log is not closed (`createStores().close()` closes it).
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     await Promise.all([...this.#timers].map((timer) => timer.stop()));
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    // One turn of the event loop: the callers of the calls that just settled hear of it first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await this.#backend.close();
+  }
+
+  /** Throws {@link StoreClosedError} once `close()` was called. */
+  #open(): void {
+    if (this.#closed) throw new StoreClosedError('AnalysisRunStore');
   }
 
   async #sweepLive(
@@ -546,10 +758,14 @@ export class AnalysisRunStore {
         return 'finished' as const;
       }
       if (!this.#isStale(current, now, staleAfterMs)) return 'kept' as const;
+      const stampNow = this.#now();
       const lastAlive = lastSignOfLife(current);
       const error: RunError = {
         code: 'heartbeat_stale',
-        message: `no heartbeat for ${now - lastAlive} ms (staleAfterMs ${staleAfterMs}); the process running it is presumed dead`,
+        message:
+          lastAlive > now
+            ? `its latest sign of life is ${lastAlive - now} ms in the future, beyond the tolerance of staleAfterMs ${staleAfterMs} (a clock was wrong); no heartbeat at a believable time, so the process running it is presumed dead`
+            : `no heartbeat for ${now - lastAlive} ms (staleAfterMs ${staleAfterMs}); the process running it is presumed dead`,
         details: { lastSignOfLifeAt: lastAlive, staleAfterMs },
       };
       if (this.#events) {
@@ -568,7 +784,7 @@ export class AnalysisRunStore {
         ...latest,
         status: 'failed',
         completedAt: now,
-        updatedAt: this.#stamp(latest.updatedAt),
+        updatedAt: this.#stamp(latest.updatedAt, stampNow),
         error,
       }));
       return 'abandoned' as const;
@@ -604,7 +820,7 @@ export class AnalysisRunStore {
         if (isTerminalStatus(current.status)) {
           throw new IllegalTransitionError(runId, current.status, 'running', 'a finished run takes no heartbeats');
         }
-        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt) };
+        const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt, now) };
         const kept = details ?? current.heartbeatDetails;
         if (kept !== undefined) beat.heartbeatDetails = kept;
         return beat;
@@ -627,6 +843,8 @@ export class AnalysisRunStore {
       if (isTerminalStatus(current.status)) {
         throw new IllegalTransitionError(runId, current.status, to, 'a run finishes exactly once');
       }
+      // Read (and check) the clock before the terminal event: a bad reading must change nothing.
+      const completedAt = this.#now();
       if (this.#events) {
         try {
           await this.#events.append(runId, { type: TERMINAL_EVENT[to], payload });
@@ -644,13 +862,12 @@ export class AnalysisRunStore {
           );
         }
       }
-      const completedAt = this.#clock();
       const final = await this.#backend.finish(runId, (latest) => ({
         ...latest,
         ...fields,
         status: to,
         completedAt,
-        updatedAt: this.#stamp(latest.updatedAt),
+        updatedAt: this.#stamp(latest.updatedAt, completedAt),
       }));
       return copyRun(final);
     });
@@ -660,6 +877,7 @@ export class AnalysisRunStore {
   async #finishFromLog(runId: string): Promise<AnalysisRun> {
     const events = this.#events;
     if (!events) throw new StoreError('CORRUPT', `run '${runId}' has no event log to finish it from`);
+    const now = this.#now();
     const last = await events.lastCursor(runId);
     let terminal: { type: string; payload: unknown; at: number } | undefined;
     for await (const event of events.read(runId, { after: Math.max(0, last - 1), limit: 1 })) terminal = event;
@@ -669,8 +887,8 @@ export class AnalysisRunStore {
     return this.#backend.finish(runId, (latest) => ({
       ...latest,
       ...end,
-      completedAt: end.completedAt ?? this.#clock(),
-      updatedAt: this.#stamp(latest.updatedAt),
+      completedAt: end.completedAt ?? now,
+      updatedAt: this.#stamp(latest.updatedAt, now),
     }));
   }
 
@@ -678,8 +896,18 @@ export class AnalysisRunStore {
     return this.#events ? await this.#events.isSealed(runId) : false;
   }
 
+  /**
+   * A live run is fresh while one of its signs of life lies within `staleAfterMs` of `now`, on
+   * either side. The future side is the tolerance for clocks: a sign of life further ahead than
+   * that was stamped by a clock that was wrong, and must not keep a dead run alive until real
+   * time catches up with it.
+   */
   #isStale(run: AnalysisRun, now: number, staleAfterMs: number): boolean {
-    return !isTerminalStatus(run.status) && now - lastSignOfLife(run) > staleAfterMs;
+    if (isTerminalStatus(run.status)) return false;
+    for (const at of [run.heartbeatAt, run.startedAt, run.createdAt]) {
+      if (at !== undefined && Math.abs(now - at) <= staleAfterMs) return false;
+    }
+    return true;
   }
 
   #isExpired(run: AnalysisRun, now: number, retentionMs: number): boolean {
@@ -693,37 +921,66 @@ export class AnalysisRunStore {
   }
 
   async #locked<R>(runId: string, body: () => Promise<R>): Promise<R> {
-    const release = await this.#backend.lock(runId);
+    return this.#held(async () => {
+      const release = await this.#backend.lock(runId);
+      try {
+        return await body();
+      } finally {
+        await release();
+      }
+    });
+  }
+
+  /**
+   * Runs `work` (which takes a lock) as work in flight that `close()` waits for. Not refused once
+   * closed: only calls made after `close()` are (each public method checks on entry), and a call
+   * already under way finishes whole.
+   */
+  async #held<R>(work: () => Promise<R>): Promise<R> {
+    return this.#track(work());
+  }
+
+  /** `running` as work in flight that `close()` waits for. */
+  async #track<R>(running: Promise<R>): Promise<R> {
+    this.#inFlight.add(running);
     try {
-      return await body();
+      return await running;
     } finally {
-      await release();
+      this.#inFlight.delete(running);
     }
   }
 
   /** Like {@link #locked}, but a run whose lock stays held elsewhere is left for the next pass. */
   async #lockedOrSkip<R>(runId: string, body: () => Promise<R>): Promise<R | undefined> {
-    let release: () => Promise<void>;
-    try {
-      release = await this.#backend.lock(runId);
-    } catch (error) {
-      if (error instanceof LockError) return undefined;
-      throw error;
-    }
-    try {
-      return await body();
-    } finally {
-      await release();
-    }
+    return this.#held(async () => {
+      let release: () => Promise<void>;
+      try {
+        release = await this.#backend.lock(runId);
+      } catch (error) {
+        if (error instanceof LockError) return undefined;
+        throw error;
+      }
+      try {
+        return await body();
+      } finally {
+        await release();
+      }
+    });
   }
 
-  #stamp(floor: number): number {
-    this.#highWater = nextStamp(Math.max(this.#highWater, floor), this.#clock());
+  /** One checked clock reading: a bad one is a {@link ValidationError}, before anything is written. */
+  #now(): number {
+    return readClock(this.#clock, 'the run store clock() returned');
+  }
+
+  /** The next `updatedAt`: above `floor`, every stamp issued here, and `now` (a checked reading). */
+  #stamp(floor: number, now: number): number {
+    this.#highWater = nextStamp(Math.max(this.#highWater, floor), now);
     return this.#highWater;
   }
 
-  #newId(): string {
-    this.#idStamp = nextStamp(this.#idStamp, this.#clock());
+  #newId(now: number): string {
+    this.#idStamp = nextStamp(this.#idStamp, now);
     return newRunId(this.#idStamp);
   }
 }
@@ -739,4 +996,41 @@ function toRunError(input: FailRunInput): RunError {
   const error: RunError = { code: parsed.code ?? 'failed', message: parsed.message };
   if (parsed.details !== undefined) error.details = toJson(parsed.details, 'error details');
   return error;
+}
+
+/** Orders runs by `createdAt`, then `runId`, oldest first. */
+function compareRuns(a: { createdAt: number; runId: string }, b: { createdAt: number; runId: string }): number {
+  return a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
+}
+
+/** A page cursor: the order and the position of the last run given, base64url JSON. */
+function encodeCursor(order: 'newest' | 'oldest', run: AnalysisRun): string {
+  return Buffer.from(JSON.stringify([order, run.createdAt, run.runId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string, order: 'newest' | 'oldest'): { createdAt: number; runId: string } {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  if (Array.isArray(decoded) && decoded.length === 3) {
+    const [cursorOrder, createdAt, runId] = decoded as unknown[];
+    if (
+      (cursorOrder === 'newest' || cursorOrder === 'oldest') &&
+      Number.isSafeInteger(createdAt) &&
+      typeof runId === 'string'
+    ) {
+      if (cursorOrder !== order) {
+        throw new ValidationError(
+          `cursor was given out for order '${cursorOrder}', not '${order}': page on with the same order and filters`,
+        );
+      }
+      return { createdAt: createdAt as number, runId };
+    }
+  }
+  throw new ValidationError(
+    `cursor ${JSON.stringify(cursor.slice(0, 60))} is not one page() gave out: pass the nextCursor of the previous page, or none for the first`,
+  );
 }

@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
+import { MAX_CLOCK_MS } from '../storage/clock.js';
 import type { Beat } from './RunBackend.js';
-import type { RunFilesIO } from './RunFilesIO.js';
+import { type RunFilesIO, replaceFile, writeAll } from './RunFilesIO.js';
 
 // One buffer for every read: beats are small and reads are synchronous, so it is never shared.
 const scratch = Buffer.allocUnsafe(4096);
@@ -63,10 +64,16 @@ export function decodeBeat(bytes: Buffer): Beat | undefined {
   if (text.slice(newline + 1, newline + 9) !== checksum(json)) return undefined;
   try {
     const beat = JSON.parse(json) as Beat;
-    return Number.isInteger(beat.heartbeatAt) && Number.isInteger(beat.updatedAt) ? beat : undefined;
+    // Times a record may hold (safe integers of ms): a beat stamped by a broken clock before
+    // clocks were checked reads as no beat, instead of a record no reader accepts.
+    return isTime(beat.heartbeatAt) && isTime(beat.updatedAt) ? beat : undefined;
   } catch {
     return undefined;
   }
+}
+
+function isTime(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_CLOCK_MS;
 }
 
 /** Reads the whole of an open file with synchronous calls: one `pread` when it fits the scratch buffer. */
@@ -120,15 +127,21 @@ export class BeatFile {
     readonly fd: number,
   ) {}
 
-  /** Opens an existing beat file for beating, or returns `undefined` when there is none (never creates one). */
+  /**
+   * Opens an existing beat file for beating, or returns `undefined` when there is none (never
+   * creates one). A symbolic link in its place is refused (ELOOP), its target untouched.
+   */
   static open(io: RunFilesIO, file: string): BeatFile | undefined {
     const fd = io.open(file, 'r+');
     return fd === undefined ? undefined : new BeatFile(io, file, fd);
   }
 
-  /** Puts a new, open beat file at `file` holding `beat` or none, replacing any. Not fsynced. */
+  /**
+   * Puts a new, open beat file at `file` holding `beat` or none, replacing any (never a symbolic
+   * link: ELOOP). Not fsynced.
+   */
   static replace(io: RunFilesIO, file: string, beat?: Beat): void {
-    io.replace(file, beat ? Buffer.concat([OPEN_FLAG, encodeBeat(beat)]) : OPEN_FLAG);
+    replaceFile(io, file, beat ? Buffer.concat([OPEN_FLAG, encodeBeat(beat)]) : OPEN_FLAG);
   }
 
   /** The beat in `file` without keeping it open; `undefined` when it is missing or unreadable. */
@@ -158,10 +171,15 @@ export class BeatFile {
     return read;
   }
 
-  /** Overwrites the beat in place. Call {@link read} first: it learns how long the previous beat was. */
+  /**
+   * Overwrites the beat in place, every byte (a short count is continued, a write that takes none
+   * is ENOSPC). Call {@link read} first: it learns how long the previous beat was. A write cut
+   * short leaves a torn beat, which reads as no beat (the run falls back to its last record).
+   */
   write(beat: Beat): void {
     const bytes = encodeBeat(beat, this.#length);
-    this.io.write(this.fd, bytes, BEAT_AT);
+    this.#written = undefined;
+    writeAll(this.io, this.fd, bytes, BEAT_AT, this.file);
     this.#length = bytes.length;
     this.#written = bytes;
     this.#writtenBeat = beat;
@@ -175,12 +193,12 @@ export class BeatFile {
 
   /** Fences the file: later beats see the flag and are refused or retried on a new file. */
   fence(): void {
-    this.io.write(this.fd, FENCED_FLAG, 0);
+    writeAll(this.io, this.fd, FENCED_FLAG, 0, this.file);
   }
 
   /** Lets beats into the file again (a status change that failed). */
   unfence(): void {
-    this.io.write(this.fd, OPEN_FLAG, 0);
+    writeAll(this.io, this.fd, OPEN_FLAG, 0, this.file);
   }
 
   close(): void {

@@ -4,7 +4,7 @@ import { isValidId } from '../storage/ids.js';
 import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from '../storage/io.js';
 import { acquireLock, type LockOptions } from '../storage/lock.js';
 import { BeatFile } from './BeatFile.js';
-import { type Beat, BUSY, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
 import { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';
 import { type AnalysisRun, AnalysisRunSchema } from './schemas.js';
 
@@ -57,16 +57,39 @@ export function decodeRunFile(file: string, runId: string, bytes: Buffer): Analy
   return parsed.data;
 }
 
-/** The record with a beat applied: the later heartbeat wins, `updatedAt` is the larger of the two. */
+/**
+ * The record with a beat applied: the beat's `heartbeatAt` wins, `updatedAt` is the larger of the
+ * two. Every beat in a beat file was written after the state file beside it (a status change
+ * writes its state, then a new beat file), so the beat is the newer sign of life even when its
+ * time is lower: a clock that was ahead and has been corrected must not leave the run's
+ * `heartbeatAt` pinned in the future.
+ */
 export function applyBeat(run: AnalysisRun, beat: Beat | undefined): AnalysisRun {
   if (!beat) return run;
   const updatedAt = Math.max(run.updatedAt, beat.updatedAt);
-  if (run.heartbeatAt !== undefined && beat.heartbeatAt < run.heartbeatAt) return { ...run, updatedAt };
   // Object.assign, not a spread: V8 adds a property the source lacks (heartbeatAt on a run that
   // never beat) to a spread clone some fifty times slower. This is the heartbeat's hot path.
   return beat.heartbeatDetails === undefined
     ? Object.assign({}, run, { heartbeatAt: beat.heartbeatAt, updatedAt })
     : Object.assign({}, run, { heartbeatAt: beat.heartbeatAt, heartbeatDetails: beat.heartbeatDetails, updatedAt });
+}
+
+/**
+ * `read()`, or `undefined` after telling `skip` when the run's file cannot be parsed or fails its
+ * schema, or is a symbolic link: one damaged file must not hide every other run from a listing.
+ * A disk that refuses a read (StoreIOError) still fails the listing: that is not a property of
+ * one file, and a retry may succeed.
+ */
+function readOrSkip(runId: string, skip: OnUnreadable, read: () => AnalysisRun | undefined): AnalysisRun | undefined {
+  try {
+    return read();
+  } catch (error) {
+    // A symbolic link where a run file should be is as permanent as a damaged file.
+    const planted = error instanceof StoreIOError && (error.cause as { code?: unknown })?.code === 'ELOOP';
+    if (!(error instanceof CorruptStoreError) && !planted) throw error;
+    skip(runId, (error as CorruptStoreError | StoreIOError).file, error as CorruptStoreError | StoreIOError);
+    return undefined;
+  }
 }
 
 interface CachedRun {
@@ -85,6 +108,8 @@ interface OpenBeat {
 const MAX_OPEN_BEATS = 256;
 const STATE = '.json';
 const BEAT = '.beat';
+/** The temp name of a new beat file (`<runId>.beat.<16 hex digits>.tmp`; before: `.<pid>-<n>.tmp`). */
+const BEAT_TEMP = /^(.+)\.beat\.(?:[0-9a-f]{16}|\d+-\d+)\.tmp$/;
 
 /**
  * Run records as files under `analysis_runs/`:
@@ -103,8 +128,8 @@ const BEAT = '.beat';
  * - Status changes are durable: atomic replace (temp file, fsync, rename) plus a directory fsync,
  *   under the run's lock. Heartbeats are not fsynced: one lost to a crash makes the run look
  *   staler than it was, which after a crash is the truth.
- * - A run's record is its state file with its beat applied: the later heartbeat wins and
- *   `updatedAt` is the larger of the two. A torn beat (crash mid-write, detected by its CRC)
+ * - A run's record is its state file with its beat applied: the beat's `heartbeatAt` wins (it
+ *   was written after the state) and `updatedAt` is the larger of the two. A torn beat (crash mid-write, detected by its CRC)
  *   reads as no beat.
  *
  * Heartbeats and status changes. A beat holds the beat file open and takes no lock: read it,
@@ -178,10 +203,17 @@ export class FileRunBackend implements RunBackend {
     try {
       // The beat file first: a run whose state file is visible always has one to beat into.
       BeatFile.replace(this.#files, beatFile);
+    } catch (error) {
+      // Nothing of ours is there: whatever is at the name (a planted link, say) is left alone.
+      throw new StoreIOError(beatFile, 'creating', error);
+    }
+    let wroteState = false;
+    try {
       await this.#io.writeAtomic(stateFile, encodeRunFile(run), { fsync: true });
+      wroteState = true;
       await this.#io.fsyncDir(this.#activeDir);
     } catch (error) {
-      await this.#io.unlink(stateFile).catch(() => {});
+      if (wroteState) await this.#io.unlink(stateFile).catch(() => {});
       await this.#io.unlink(beatFile).catch(() => {});
       throw new StoreIOError(stateFile, 'creating', error);
     }
@@ -257,12 +289,20 @@ export class FileRunBackend implements RunBackend {
     // Under the lock, a live run's beat file that is missing or fenced was left by a status
     // change that crashed half-way: give the run a new one (its last beats, if readable, kept).
     const file = this.#beatPath(runId);
-    const handle = BeatFile.open(this.#files, file);
-    const read = handle?.read();
-    handle?.close();
-    if (read && !read.fenced) return;
-    this.#dropHandle(runId);
-    BeatFile.replace(this.#files, file, read?.beat);
+    try {
+      const handle = BeatFile.open(this.#files, file);
+      let read: ReturnType<BeatFile['read']> | undefined;
+      try {
+        read = handle?.read();
+      } finally {
+        handle?.close();
+      }
+      if (read && !read.fenced) return;
+      this.#dropHandle(runId);
+      BeatFile.replace(this.#files, file, read?.beat);
+    } catch (error) {
+      throw new StoreIOError(file, 'restoring', error);
+    }
   }
 
   async finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun> {
@@ -339,37 +379,43 @@ export class FileRunBackend implements RunBackend {
 
   async remove(runId: string): Promise<void> {
     const doneFile = this.#donePath(runId);
+    // A live run's beat file is fenced first: a process still beating it (a forced delete) sees
+    // the fence, finds no run, and is refused instead of writing into a removed file.
+    const fenced = this.#identify(this.#beatPath(runId)) ? await this.#fence(runId) : undefined;
     try {
-      // Not fsynced: a removal lost to a crash is simply done again by the next cleanup.
+      // Not fsynced: a removal lost to a crash is simply done again by the next cleanup (or delete).
       await this.#io.unlink(doneFile);
       await this.#removeActive(runId);
     } catch (error) {
+      fenced?.restore();
       throw new StoreIOError(doneFile, 'removing', error);
     } finally {
       this.#done.delete(runId);
+      this.#states.delete(runId);
     }
+    fenced?.close();
   }
 
-  listActive(): AnalysisRun[] {
+  listActive(skip: OnUnreadable): AnalysisRun[] {
     const runs: AnalysisRun[] = [];
     for (const name of this.#listDir(this.#activeDir)) {
       if (!name.endsWith(STATE)) continue;
       const runId = name.slice(0, -STATE.length);
       if (!isValidId(runId) || this.#identify(this.#donePath(runId))) continue;
-      const run = this.#readActive(runId);
+      const run = readOrSkip(runId, skip, () => this.#readActive(runId));
       if (run) runs.push(run);
     }
     return runs;
   }
 
-  listDone(): AnalysisRun[] {
+  listDone(skip: OnUnreadable): AnalysisRun[] {
     const runs: AnalysisRun[] = [];
     const seen = new Set<string>();
     for (const name of this.#listDir(this.#doneDir)) {
       if (!name.endsWith(STATE)) continue;
       const runId = name.slice(0, -STATE.length);
       if (!isValidId(runId)) continue;
-      const run = this.#readDone(runId);
+      const run = readOrSkip(runId, skip, () => this.#readDone(runId));
       if (run) {
         runs.push(run);
         seen.add(runId);
@@ -385,6 +431,12 @@ export class FileRunBackend implements RunBackend {
     for (const name of names) if (name.endsWith(STATE)) states.add(name.slice(0, -STATE.length));
     const found = new Set<string>();
     for (const name of names) {
+      // A new beat file's temp, left by a process that died between writing and renaming it.
+      const temp = BEAT_TEMP.exec(name);
+      if (temp && isValidId(temp[1]!)) {
+        found.add(temp[1]!);
+        continue;
+      }
       const suffix = name.endsWith(STATE) ? STATE : name.endsWith(BEAT) ? BEAT : '';
       if (!suffix) continue;
       const runId = name.slice(0, -suffix.length);
@@ -395,6 +447,11 @@ export class FileRunBackend implements RunBackend {
   }
 
   async tidy(runId: string): Promise<void> {
+    // Beat files are only ever replaced under the run's lock, which the caller holds: a temp of
+    // this run's beat file is nobody's write in progress. (A link at such a name is removed, not followed.)
+    for (const name of this.#listDir(this.#activeDir)) {
+      if (BEAT_TEMP.exec(name)?.[1] === runId) await this.#io.unlink(path.join(this.#activeDir, name));
+    }
     const finished = this.#identify(this.#donePath(runId)) !== undefined;
     if (finished) {
       this.#states.delete(runId);

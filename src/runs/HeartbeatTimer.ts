@@ -64,6 +64,11 @@ export class HeartbeatTimer implements HeartbeatHandle {
 
   #report(error: unknown): void {
     const code = (error as StoreError | undefined)?.code;
+    // The store was closed under a beat in flight: the timer is being stopped anyway.
+    if (code === 'CLOSED') {
+      this.#halt();
+      return;
+    }
     if (code === 'ILLEGAL_TRANSITION' || code === 'NOT_FOUND') this.#halt();
     // A run that finished while its timer ran is the normal end of the timer's job, not news:
     // only a caller who asked for errors hears of it.

@@ -65,6 +65,7 @@ export class MemoryRunBackend implements RunBackend {
 
   async remove(runId: string): Promise<void> {
     this.#done.delete(runId);
+    this.#active.delete(runId);
   }
 
   listActive(): AnalysisRun[] {

@@ -1,5 +1,9 @@
 import type { z } from 'zod';
+import type { StoreError } from '../storage/errors.js';
 import type { AnalysisRun } from './schemas.js';
+
+/** Told about a run file a listing could not read and skipped. */
+export type OnUnreadable = (runId: string, file: string, error: StoreError) => void;
 
 /** What a heartbeat writes: the only fields that change without the run's lock. */
 export interface Beat {
@@ -48,12 +52,12 @@ export interface RunBackend {
    * includes every beat that was acknowledged. Under the lock. On failure the run is as it was.
    */
   finish(runId: string, build: (latest: AnalysisRun) => AnalysisRun): Promise<AnalysisRun>;
-  /** Removes a finished run's record. Under the lock. */
+  /** Removes a run's record and beat file, live or finished. Under the lock. */
   remove(runId: string): Promise<void>;
-  /** Every live (pending or running) run. Never reads finished runs. */
-  listActive(): AnalysisRun[];
-  /** Every finished run. */
-  listDone(): AnalysisRun[];
+  /** Every live (pending or running) run. Never reads finished runs. Files it cannot read go to `skip`. */
+  listActive(skip: OnUnreadable): AnalysisRun[];
+  /** Every finished run. Files it cannot read go to `skip`. */
+  listDone(skip: OnUnreadable): AnalysisRun[];
   /** Ids of runs with leftovers of an interrupted operation that {@link tidy} should remove. */
   leftovers(): string[];
   /** Removes the run's leftovers, if it still has any. Under the lock. */

@@ -76,14 +76,47 @@ export const FailRunInputSchema = z.union([
 ]);
 export type FailRunInput = z.input<typeof FailRunInputSchema> | Error;
 
-/** Filters of {@link AnalysisRunStore.list}; all given ones must match. */
-export const ListRunsFilterSchema = z.strictObject({
+/** The filter fields of {@link AnalysisRunStore.list} and {@link AnalysisRunStore.page}; all given ones must match. */
+const RunFilterFields = {
   status: AnalysisRunStatusSchema.optional(),
   sessionId: Label.optional(),
   tenantId: Label.optional(),
   workspaceId: Label.optional(),
+  /** By `createdAt`, then `runId`: `newest` first (the default, as the CLI shows them) or `oldest` first. */
+  order: z.enum(['newest', 'oldest']).optional(),
+};
+
+/** Filters of {@link AnalysisRunStore.list}; all given ones must match. */
+export const ListRunsFilterSchema = z.strictObject({
+  ...RunFilterFields,
+  /** At most this many runs (the first ones in `order`). @defaultValue all */
+  limit: z.number().int().positive().optional(),
 });
 export type ListRunsFilter = z.input<typeof ListRunsFilterSchema>;
+
+/** Options of {@link AnalysisRunStore.page}: the filters of `list`, a page size, and where to go on. */
+export const PageRunsOptionsSchema = z.strictObject({
+  ...RunFilterFields,
+  /** Runs per page. */
+  limit: z.number().int().positive(),
+  /** The `nextCursor` of the previous page, with the same filters and order. @defaultValue the first page */
+  cursor: z.string().min(1).optional(),
+});
+export type PageRunsOptions = z.input<typeof PageRunsOptionsSchema>;
+
+/** One page of {@link AnalysisRunStore.page}. */
+export interface RunPage {
+  runs: AnalysisRun[];
+  /** Pass it as `cursor` to get the next page; absent on the last page. Opaque. */
+  nextCursor?: string;
+}
+
+/** Options of {@link AnalysisRunStore.delete}. */
+export const DeleteRunOptionsSchema = z.strictObject({
+  /** Delete a pending or running run even while its heartbeat is fresh. @defaultValue false */
+  force: z.boolean().optional(),
+});
+export type DeleteRunOptions = z.input<typeof DeleteRunOptionsSchema>;
 
 /** Options of {@link AnalysisRunStore.cleanup}. */
 export const CleanupOptionsSchema = z.strictObject({
@@ -95,6 +128,11 @@ export const CleanupOptionsSchema = z.strictObject({
   now: EpochMs.optional(),
   /** Judge every run and report what would happen, changing nothing. @defaultValue false */
   dryRun: z.boolean().optional(),
+  /**
+   * Called after each run is judged with how many are done and how many the pass has found so far
+   * (the finished runs are counted once their directory is read, so `total` may grow once).
+   */
+  onProgress: z.custom<(judged: number, total: number) => void>((value) => typeof value === 'function').optional(),
 });
 export type CleanupOptions = z.input<typeof CleanupOptionsSchema>;
 
@@ -106,6 +144,17 @@ export interface CleanupReport {
   abandoned: string[];
   /** Finished runs past retention, removed with their event log. */
   deleted: string[];
+  /** Run files the pass could not read and left untouched (also reported to `onWarning`). */
+  unreadable: UnreadableRun[];
+}
+
+/** A run file a listing or cleanup pass skipped because it could not be read. */
+export interface UnreadableRun {
+  runId: string;
+  /** The file, left as it is. */
+  file: string;
+  /** Why it could not be read (the error's message). */
+  reason: string;
 }
 
 /** Options of {@link AnalysisRunStore.startHeartbeat}. */
@@ -115,3 +164,18 @@ export const StartHeartbeatOptionsSchema = z.object({
   onError: z.custom<(error: unknown) => void>((value) => typeof value === 'function').optional(),
 });
 export type StartHeartbeatOptions = z.input<typeof StartHeartbeatOptionsSchema>;
+
+/** Options of {@link AnalysisRunStore.startCleanup}. */
+export const StartCleanupOptionsSchema = z.strictObject({
+  /** Ms between passes (the first pass runs at once). */
+  everyMs: z.number().int().positive(),
+  /** As in {@link CleanupOptions}: finished runs older than this are deleted. */
+  retentionMs: z.number().nonnegative(),
+  /** As in {@link CleanupOptions}. @defaultValue the store's `staleAfterMs` */
+  staleAfterMs: z.number().positive().optional(),
+  /** Gets the report of each pass. */
+  onResult: z.custom<(report: CleanupReport) => void>((value) => typeof value === 'function').optional(),
+  /** Gets the error of a pass that failed (the timer goes on). @defaultValue a process warning */
+  onError: z.custom<(error: unknown) => void>((value) => typeof value === 'function').optional(),
+});
+export type StartCleanupOptions = z.input<typeof StartCleanupOptionsSchema>;

@@ -87,7 +87,7 @@ describe.concurrent('agent-stores: help and usage errors', () => {
   it('lists every command and the exit codes with --help, and exits 0', async () => {
     const { code, stdout } = await cli('--help');
     expect(code).toBe(0);
-    for (const name of ['runs list', 'runs show', 'events tail', 'memory list', 'memory recall', 'pipeline list']) {
+    for (const name of ['runs list', 'runs show', 'runs delete', 'events tail', 'memory list', 'export']) {
       expect(stdout).toContain(name);
     }
     expect(stdout).toMatch(/cleanup[\s\S]*verify[\s\S]*Exit codes/);
@@ -159,6 +159,45 @@ describe.concurrent('agent-stores runs', () => {
     expect(stdout).toMatch(/status:\s+completed/);
     expect(stdout).toContain('/reports/run-done.html');
     expect(stdout).toMatch(/events:\s+4 \(sealed/);
+  });
+
+  it('shows only the newest N runs with --limit N, and says more may exist', async () => {
+    const { code, stdout } = await cli('runs', 'list', '--limit', '1', '--root', root);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/run-live\s+running/);
+    expect(stdout).not.toContain('run-done');
+    expect(stdout).toContain('1 run (the newest 1: raise --limit to see more)');
+  });
+
+  it('refuses --limit 0 with exit 2', async () => {
+    const { code, stderr } = await cli('memory', 'list', '--limit', '0', '--root', root);
+    expect(code).toBe(2);
+    expect(stderr).toContain("--limit '0'");
+    expectOneLineError(stderr);
+  });
+
+  it("exports a run's events as NDJSON with export --run", async () => {
+    const { code, stdout } = await cli('export', '--run', 'run-done', '--root', root);
+    expect(code).toBe(0);
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(events.map((event) => event.cursor)).toEqual([1, 2, 3, 4]);
+    expect(events[3]).toMatchObject({ runId: 'run-done', type: 'analysis_completed' });
+  });
+
+  it('exports every record of every store as NDJSON, with --events every event too', async () => {
+    const { code, stdout } = await cli('export', '--events', '--root', root);
+    expect(code).toBe(0);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { store: string; record: { runId?: string } });
+    const counts: Record<string, number> = {};
+    for (const line of lines) counts[line.store] = (counts[line.store] ?? 0) + 1;
+    expect(counts).toEqual({ memory: 3, pipeline: 2, runs: 2, events: 5 });
+    expect(lines.filter((l) => l.store === 'runs').map((l) => l.record.runId)).toEqual(['run-done', 'run-live']);
   });
 
   it('answers an unknown run with exit 1', async () => {
@@ -327,6 +366,39 @@ describe('agent-stores cleanup', () => {
     expect(code).toBe(2);
     expect(stderr).toContain('not a duration');
     expectOneLineError(stderr);
+  });
+});
+
+describe('agent-stores runs delete', () => {
+  it('deletes a finished run with its event log, and refuses a live one unless --force', async () => {
+    const own = ownDir();
+    await fixture(own);
+    const live = await cli('runs', 'delete', 'run-live', '--root', own);
+    expect(live.code).toBe(1);
+    expect(live.stderr).toContain('--force');
+    expectOneLineError(live.stderr);
+    const done = await cli('runs', 'delete', 'run-done', '--root', own);
+    expect(done).toMatchObject({ code: 0, stdout: 'deleted run run-done and its event log\n' });
+    expect(fs.existsSync(path.join(own, 'agent_events', 'run-done.ndjson'))).toBe(false);
+    expect((await cli('runs', 'delete', 'run-done', '--root', own)).code).toBe(1);
+    expect((await cli('runs', 'delete', 'run-live', '--force', '--root', own)).code).toBe(0);
+    expect((await cli('runs', 'list', '--root', own)).stdout).toContain('no runs found');
+  });
+});
+
+describe('agent-stores cleanup with a damaged run file', () => {
+  it('cleans up every other run, names the file on stderr, leaves it as it is and exits 1', async () => {
+    const own = ownDir();
+    await fixture(own);
+    await staleRun(own, 'run-stale');
+    const damaged = path.join(own, 'analysis_runs', 'done', 'run-done.json');
+    fs.writeFileSync(damaged, '{"schemaVersion":1,"run":{');
+    const { code, stdout, stderr } = await cli('cleanup', '--stale', '1h', '--root', own);
+    expect(code).toBe(1);
+    expect(stdout).toContain('failed run-stale');
+    expect(stdout).toContain('1 abandoned, 0 deleted, 1 kept, 1 unreadable');
+    expect(stderr).toContain(`warning: run 'run-done' was skipped: ${damaged}`);
+    expect(fs.readFileSync(damaged, 'utf8')).toBe('{"schemaVersion":1,"run":{');
   });
 });
 

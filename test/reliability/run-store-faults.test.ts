@@ -1,8 +1,12 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { AgentEventLog } from '../../src/events/index.js';
-import { type AnalysisRun, AnalysisRunStore } from '../../src/runs/index.js';
+import { type AnalysisRun, AnalysisRunStore, type RunFilesIO } from '../../src/runs/index.js';
+import { StoreIOError } from '../../src/storage/errors.js';
+import { nodeRunFilesIO } from '../../src/testing.js';
+import { tempDir } from '../helpers/tmp.js';
 import { describeOutcomes, type FaultCase, type FaultOutcome, sweepFaults } from './fault-sweep.js';
 import { FaultyEventLogIO } from './faulty-event-io.js';
 import { type FaultInjector, FaultyIO } from './faulty-io.js';
@@ -161,4 +165,94 @@ describe('AnalysisRunStore under injected faults in the attached event log', () 
 
 // Heartbeat faults go through the run store's own seam for beat files (`files: RunFilesIO`):
 // test/runs/file-backend.test.ts rejects a beat the disk refuses (EIO) with StoreIOError while the
-// last beat stays readable, and reads a beat torn by a crash as a lost beat, never garbage.
+// last beat stays readable, and reads a beat torn by a crash as a lost beat, never garbage. Below:
+// short counts and writes that take nothing, as a filling disk answers.
+
+/**
+ * The beat-file seam as a disk that is filling up: each `write` takes at most `take` bytes
+ * (a short count), or none at all once `take` is 0. Counts the calls, so a loop that spins is seen.
+ */
+class ShortWriteFiles {
+  take = Number.POSITIVE_INFINITY;
+  calls = 0;
+  readonly files: RunFilesIO = {
+    ...nodeRunFilesIO,
+    write: (fd, data, offset, length, position) => {
+      this.calls++;
+      if (this.calls > 10_000) throw new Error('the write loop spins');
+      return nodeRunFilesIO.write(fd, data, offset, Math.min(length, this.take), position);
+    },
+  };
+}
+
+describe('AnalysisRunStore beat files on a disk that takes part of a write, or none', () => {
+  function openRuns(dir: string, disk?: ShortWriteFiles) {
+    return new AnalysisRunStore({ dir, clock, staleAfterMs: STALE_MS, files: disk?.files });
+  }
+
+  it('finishes every beat and status change when each write takes only a few bytes', async () => {
+    now = T0;
+    const disk = new ShortWriteFiles();
+    disk.take = 3;
+    const dir = path.join(tempDir(), 'analysis_runs');
+    const runs = openRuns(dir, disk);
+    await runs.create({ runId: 'a', sessionId: 's', question: 'q' });
+    await runs.start('a');
+    now += 10;
+    const beat = await runs.heartbeat('a', { step: 'x'.repeat(100) });
+    expect(await openRuns(dir).get('a')).toEqual(beat);
+    const done = await runs.complete('a');
+    expect(await openRuns(dir).get('a')).toEqual(done);
+    expect(disk.calls).toBeGreaterThan(30);
+  });
+
+  it('refuses a heartbeat the disk takes none of with StoreIOError (ENOSPC), without spinning', async () => {
+    now = T0;
+    const disk = new ShortWriteFiles();
+    const dir = path.join(tempDir(), 'analysis_runs');
+    const runs = openRuns(dir, disk);
+    await runs.create({ runId: 'a', sessionId: 's', question: 'q' });
+    const started = await runs.start('a');
+    disk.take = 0;
+    now += 10;
+    const error = await runs.heartbeat('a', { step: 2 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreIOError);
+    expect(((error as StoreIOError).cause as { code?: string }).code).toBe('ENOSPC');
+    // Nothing acknowledged, nothing half-read: another reader sees the record as it was.
+    const seen = await openRuns(dir).get('a');
+    expect(seen?.heartbeatAt).toBe(started.heartbeatAt);
+    expect(seen?.status).toBe('running');
+  });
+
+  it('keeps the beats whole when a write is cut short and the next one takes none', async () => {
+    now = T0;
+    const disk = new ShortWriteFiles();
+    const dir = path.join(tempDir(), 'analysis_runs');
+    const runs = openRuns(dir, disk);
+    await runs.create({ runId: 'a', sessionId: 's', question: 'q' });
+    const beat = await runs.heartbeat('a', { step: 1 });
+    let left = 5;
+    disk.files.write = (fd, data, offset, length, position) => {
+      const take = Math.min(length, left);
+      left -= take;
+      return nodeRunFilesIO.write(fd, data, offset, take, position);
+    };
+    now += 10;
+    await expect(runs.heartbeat('a', { step: 22 })).rejects.toBeInstanceOf(StoreIOError);
+    // The cut beat reads as no beat: never as a beat the caller was not given.
+    const seen = await openRuns(dir).get('a');
+    expect(seen?.heartbeatAt === beat.heartbeatAt || seen?.heartbeatAt === undefined).toBe(true);
+    expect(seen?.heartbeatDetails === undefined || isDeepStrictEqual(seen.heartbeatDetails, { step: 1 })).toBe(true);
+  });
+
+  it('creates no run and leaves no temp file when its new beat file gets no bytes', async () => {
+    now = T0;
+    const disk = new ShortWriteFiles();
+    disk.take = 0;
+    const dir = path.join(tempDir(), 'analysis_runs');
+    const runs = openRuns(dir, disk);
+    await expect(runs.create({ runId: 'a', sessionId: 's', question: 'q' })).rejects.toBeInstanceOf(StoreIOError);
+    expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
+    expect(await openRuns(dir).get('a')).toBeUndefined();
+  });
+});

@@ -22,7 +22,8 @@ type Op =
   | { t: 'fail'; runId: string; message: string }
   | { t: 'cancel'; runId: string; reason?: string }
   | { t: 'get'; runId: string }
-  | { t: 'list'; status?: AnalysisRun['status']; sessionId?: string }
+  | { t: 'delete'; runId: string; force?: boolean }
+  | { t: 'list'; status?: AnalysisRun['status']; sessionId?: string; order?: 'newest' | 'oldest'; limit?: number }
   | { t: 'cleanup'; retentionMs: number };
 
 // biome-ignore lint/suspicious/noExplicitAny: the model's records are plain JSON compared with toEqual.
@@ -64,6 +65,7 @@ const write: fc.Arbitrary<Op> = fc.oneof(
     { t: fc.constant('cancel' as const), runId, reason: fc.constant('user') },
     { requiredKeys: ['t', 'runId'] },
   ),
+  fc.record({ t: fc.constant('delete' as const), runId, force: fc.boolean() }, { requiredKeys: ['t', 'runId'] }),
 );
 const op: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: write, weight: 6 },
@@ -74,6 +76,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       t: fc.constant('list' as const),
       status: fc.constantFrom<AnalysisRun['status']>('pending', 'running', 'completed', 'failed', 'cancelled'),
       sessionId: fc.constantFrom('s1', 's2'),
+      order: fc.constantFrom('newest' as const, 'oldest' as const),
+      limit: fc.integer({ min: 1, max: 3 }),
     },
     { requiredKeys: ['t'] },
   ),
@@ -105,6 +109,10 @@ function normal(run: AnalysisRun | Run | undefined): unknown {
   if (run === undefined) return undefined;
   const { updatedAt: _, error, ...rest } = run;
   return error ? { ...rest, error: { code: error.code } } : rest;
+}
+
+function lastSignOfLife(run: Run): number {
+  return Math.max(run.heartbeatAt ?? 0, run.startedAt ?? 0, run.createdAt);
 }
 
 function byCreation(a: Run, b: Run): number {
@@ -160,8 +168,12 @@ const spec: ModelSpec<Op, Real, Model> = {
         return normal(await runs.cancel(o.runId, o.reason));
       case 'get':
         return normal(await runs.get(o.runId));
+      case 'delete':
+        return runs.delete(o.runId, o.force === undefined ? {} : { force: o.force });
       case 'list':
-        return (await runs.list({ status: o.status, sessionId: o.sessionId })).map(normal);
+        return (await runs.list({ status: o.status, sessionId: o.sessionId, order: o.order, limit: o.limit })).map(
+          normal,
+        );
       case 'cleanup': {
         const report = await runs.cleanup({ retentionMs: o.retentionMs });
         return { kept: report.kept.sort(), abandoned: report.abandoned.sort(), deleted: report.deleted.sort() };
@@ -209,21 +221,34 @@ const spec: ModelSpec<Op, Real, Model> = {
       case 'get':
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(o.runId)) throw new ModelError('INVALID_ID');
         return normal(m.runs.get(o.runId));
-      case 'list':
-        return [...m.runs.values()]
+      case 'delete': {
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(o.runId)) throw new ModelError('INVALID_ID');
+        const run = m.runs.get(o.runId);
+        if (!run) return false;
+        if (!TERMINAL.includes(run.status) && !o.force && now - lastSignOfLife(run) <= STALE_MS) {
+          throw new ModelError('CONFLICT');
+        }
+        m.runs.delete(o.runId);
+        m.events.delete(o.runId);
+        return true;
+      }
+      case 'list': {
+        // Newest first by default: by createdAt, then runId, both descending.
+        const matches = [...m.runs.values()]
           .filter(
             (r) =>
               (o.status === undefined || r.status === o.status) &&
               (o.sessionId === undefined || r.sessionId === o.sessionId),
           )
-          .sort(byCreation)
-          .map(normal);
+          .sort(byCreation);
+        if (o.order !== 'oldest') matches.reverse();
+        return matches.slice(0, o.limit ?? matches.length).map(normal);
+      }
       case 'cleanup': {
         const report = { kept: [] as string[], abandoned: [] as string[], deleted: [] as string[] };
         for (const run of [...m.runs.values()]) {
           if (!TERMINAL.includes(run.status)) {
-            const alive = Math.max(run.heartbeatAt ?? 0, run.startedAt ?? 0, run.createdAt);
-            if (now - alive > STALE_MS) {
+            if (now - lastSignOfLife(run) > STALE_MS) {
               m.events.set(run.runId, [...(m.events.get(run.runId) ?? []), 'error']);
               m.runs.set(run.runId, { ...run, status: 'failed', completedAt: now, error: { code: 'heartbeat_stale' } });
               report.abandoned.push(run.runId);
@@ -239,7 +264,9 @@ const spec: ModelSpec<Op, Real, Model> = {
     }
   },
   async observe({ runs, events }) {
-    const all = await runs.list();
+    const all = await runs.list({ order: 'oldest' });
+    // A deleted run is gone: a new run under its id starts a history of its own.
+    for (const id of [...lastSeen.keys()]) if (!all.some((run) => run.runId === id)) lastSeen.delete(id);
     for (const run of all) {
       const record = normal(run);
       const before = lastSeen.get(run.runId);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { createStores, STORE_FILE_NAMES, ValidationError } from '../../src/index.js';
+import { createStores, STORE_FILE_NAMES, StoreClosedError, ValidationError } from '../../src/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function useAll(stores: ReturnType<typeof createStores>): Promise<void> {
@@ -99,6 +99,20 @@ describe('createStores', () => {
     const reader = createStores({ root });
     expect((await reader.runs.get('r1'))?.heartbeatAt).toBe(1_000);
     await reader.close();
+  });
+
+  it('closes all four stores, and closes again on a later call', async () => {
+    const stores = createStores({ root: tempDir() });
+    const closes = [stores.runs, stores.events, stores.memory, stores.pipeline].map((store) =>
+      'close' in store ? vi.spyOn(store as { close(): Promise<void> }, 'close') : undefined,
+    );
+    await stores.close();
+    await expect(stores.runs.list()).rejects.toBeInstanceOf(StoreClosedError);
+    await stores.events.append('r1', { type: 'progress', payload: {} }).catch(() => {});
+    await stores.close();
+    for (const spy of closes) if (spy) expect(spy).toHaveBeenCalledTimes(2);
+    expect(closes[0]).toBeDefined();
+    expect(closes[1]).toBeDefined();
   });
 
   it('refuses an empty root', () => {

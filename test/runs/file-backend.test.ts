@@ -3,11 +3,12 @@
 // interrupted status change reads consistently and is tidied by cleanup.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AnalysisRunStore,
   CorruptStoreError,
   IllegalTransitionError,
+  NotFoundError,
   type RunFilesIO,
   StoreIOError,
 } from '../../src/index.js';
@@ -17,7 +18,7 @@ import { acquireLock } from '../../src/storage/lock.js';
 import { nodeIO, nodeRunFilesIO } from '../../src/testing.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
 import { FakeEventLog } from './fake-event-log.js';
-import { ManualClock } from './run-store.conformance.js';
+import { captureWarnings, ManualClock } from './run-store.conformance.js';
 
 const DAY = 86_400_000;
 
@@ -106,9 +107,85 @@ describe('AnalysisRunStore files', () => {
     await store.create({ runId: 'finished', sessionId: 's', question: 'q' });
     await store.complete('finished');
     fs.writeFileSync(path.join(dir, 'done', 'finished.json'), 'not json');
-    const fresh = new AnalysisRunStore({ dir });
+    const warned: string[] = [];
+    const fresh = new AnalysisRunStore({ dir, onWarning: (warning) => warned.push(warning.runId) });
     expect((await fresh.list({ status: 'running' })).map((run) => run.runId)).toEqual(['live']);
-    await expect(fresh.list()).rejects.toBeInstanceOf(CorruptStoreError);
+    expect(warned).toEqual([]);
+    await fresh.list();
+    expect(warned).toEqual(['finished']);
+  });
+
+  describe('an unreadable run file', () => {
+    async function damaged() {
+      const { dir, clock, store } = open({ staleAfterMs: 1_000 });
+      for (const runId of ['bad-live', 'stale', 'bad-done', 'expired', 'fresh']) {
+        await store.create({ runId, sessionId: 's', question: 'q' });
+      }
+      await store.complete('bad-done');
+      await store.complete('expired');
+      clock.advance(DAY);
+      await store.heartbeat('fresh');
+      const badLive = path.join(dir, 'active', 'bad-live.json');
+      const badDone = path.join(dir, 'done', 'bad-done.json');
+      fs.writeFileSync(badLive, '{"schemaVersion":1,"run":{"runId":"bad-live"');
+      fs.writeFileSync(badDone, Buffer.alloc(64)); // a block of zeros, as after a power loss
+      const warnings: { code: string; runId: string; file: string }[] = [];
+      const fresh = new AnalysisRunStore({
+        dir,
+        clock: clock.read,
+        staleAfterMs: 1_000,
+        onWarning: ({ code, runId, file }) => warnings.push({ code, runId, file }),
+      });
+      return { dir, fresh, warnings, badLive, badDone };
+    }
+
+    it('is skipped by list(), reported to onWarning, and every other run is listed', async () => {
+      const { dir, fresh, warnings, badLive, badDone } = await damaged();
+      const before = snapshotFiles(dir);
+      expect((await fresh.list()).map((run) => run.runId).sort()).toEqual(['expired', 'fresh', 'stale']);
+      expect(warnings).toEqual([
+        { code: 'UNREADABLE_RUN', runId: 'bad-live', file: badLive },
+        { code: 'UNREADABLE_RUN', runId: 'bad-done', file: badDone },
+      ]);
+      expect(snapshotFiles(dir)).toEqual(before);
+    });
+
+    it('does not stop cleanup(): the others are abandoned or deleted, the bad files reported and left as they are', async () => {
+      const { fresh, warnings, badLive, badDone } = await damaged();
+      const badBytes = [fs.readFileSync(badLive), fs.readFileSync(badDone)];
+      const report = await fresh.cleanup({ retentionMs: 1_000 });
+      expect(report.abandoned).toEqual(['stale']);
+      expect(report.deleted).toEqual(['expired']);
+      expect(report.kept).toEqual(['fresh']);
+      expect(report.unreadable.map(({ runId, file }) => ({ runId, file }))).toEqual([
+        { runId: 'bad-live', file: badLive },
+        { runId: 'bad-done', file: badDone },
+      ]);
+      expect(report.unreadable[0]?.reason).toMatch(/not valid JSON/);
+      expect(warnings.map((w) => w.runId)).toEqual(['bad-live', 'bad-done']);
+      expect([fs.readFileSync(badLive), fs.readFileSync(badDone)]).toEqual(badBytes);
+      await expect(fresh.get('bad-live')).rejects.toBeInstanceOf(CorruptStoreError);
+      await expect(fresh.get('bad-done')).rejects.toBeInstanceOf(CorruptStoreError);
+    });
+
+    it('is a process warning when no onWarning was given', async () => {
+      const { dir, badLive } = await damaged();
+      const warnings = captureWarnings();
+      try {
+        await new AnalysisRunStore({ dir }).list({ status: 'pending' });
+      } finally {
+        vi.restoreAllMocks();
+      }
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).toContain(`AgentStoresWarning: run 'bad-live' was skipped: ${badLive} cannot be read`);
+    });
+
+    it('is reported by a dry run too', async () => {
+      const { fresh } = await damaged();
+      const report = await fresh.cleanup({ retentionMs: 1_000, dryRun: true });
+      expect(report.unreadable.map((entry) => entry.runId)).toEqual(['bad-live', 'bad-done']);
+      expect(report.abandoned).toEqual(['stale']);
+    });
   });
 
   it('refuses to read a corrupt run file and leaves it as it is', async () => {
@@ -203,11 +280,38 @@ describe('AnalysisRunStore files', () => {
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
     });
 
+    it('removes the temp file of a new beat file whose process died before renaming it', async () => {
+      const { dir, store } = open();
+      await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+      const stray = path.join(dir, 'active', 'r1.beat.0123456789abcdef.tmp');
+      const older = path.join(dir, 'active', 'r1.beat.4242-7.tmp');
+      fs.writeFileSync(stray, ' ');
+      fs.writeFileSync(older, ' ');
+      expect((await store.cleanup({ retentionMs: DAY })).kept).toEqual(['r1']);
+      expect(fs.readdirSync(path.join(dir, 'active')).sort()).toEqual(['r1.beat', 'r1.json']);
+    });
+
+    it('refuses the heartbeats of a process still beating a run deleted with force', async () => {
+      const { dir, clock, store } = open();
+      await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+      const agent = new AnalysisRunStore({ dir, clock: clock.read });
+      await agent.heartbeat('r1'); // the agent now holds the beat file open
+      expect(await store.delete('r1', { force: true })).toBe(true);
+      await expect(agent.heartbeat('r1')).rejects.toBeInstanceOf(NotFoundError);
+      expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
+      await agent.close();
+    });
+
     it('removes a beat file left without its run', async () => {
       const { dir, store } = open();
       fs.mkdirSync(path.join(dir, 'active'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'active', 'ghost.beat'), '');
-      expect(await store.cleanup({ retentionMs: DAY })).toEqual({ kept: [], abandoned: [], deleted: [] });
+      expect(await store.cleanup({ retentionMs: DAY })).toEqual({
+        kept: [],
+        abandoned: [],
+        deleted: [],
+        unreadable: [],
+      });
       expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
     });
 
@@ -272,9 +376,9 @@ describe('AnalysisRunStore files', () => {
     let failWrites = false;
     const files: RunFilesIO = {
       ...nodeRunFilesIO,
-      write(fd, data, position) {
+      write(fd, data, offset, length, position) {
         if (failWrites) throw Object.assign(new Error('i/o error'), { code: 'EIO' });
-        nodeRunFilesIO.write(fd, data, position);
+        return nodeRunFilesIO.write(fd, data, offset, length, position);
       },
     };
     const dir = path.join(tempDir(), 'analysis_runs');

@@ -78,7 +78,7 @@ describe('AnalysisRunStore across processes', () => {
 
     // Not yet stale: the dead agent's run is kept, however long ago it started.
     const early = await stores.runs.cleanup({ retentionMs: DAY, staleAfterMs, now: at + staleAfterMs });
-    expect(early).toEqual({ kept: ['agent-run'], abandoned: [], deleted: [] });
+    expect(early).toEqual({ kept: ['agent-run'], abandoned: [], deleted: [], unreadable: [] });
     expect((await stores.runs.get('agent-run'))?.status).toBe('running');
 
     // One ms past staleAfterMs: failed, with the terminal error event in its log.
@@ -166,5 +166,20 @@ describe('AnalysisRunStore across processes', () => {
     }
     expect((await after.runs.get('fresh'))?.status).toBe('pending');
     await after.close();
+  });
+});
+
+describe('createStores().close() in a real process', () => {
+  it('lets a process with a heartbeat timer, a live follow and appends in flight exit by itself', async () => {
+    const root = tempDir();
+    const child = spawnFixture('close-by-itself.ts', [root]);
+    const line = await lineFrom(child, (text) => text.startsWith('{'));
+    const code = await new Promise<number | null>((resolve) =>
+      child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (exitCode) => resolve(exitCode)),
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(line) as { closed: boolean; followed: number; settled: number; lateGet: string };
+    expect(report).toMatchObject({ closed: true, settled: 20, lateGet: 'CLOSED' });
+    expect(report.followed).toBeGreaterThanOrEqual(1);
   });
 });

@@ -9,6 +9,7 @@ import {
   InvalidIdError,
   NotFoundError,
   type RunEventSink,
+  StoreClosedError,
   ValidationError,
 } from '../../src/index.js';
 import { ID_PATTERN } from '../../src/storage/ids.js';
@@ -31,11 +32,25 @@ export interface OpenOptions {
 
 const DAY = 86_400_000;
 
+/**
+ * Captures process warnings instead of letting Node print them: `emitWarning` is replaced for the
+ * test (restored by `vi.restoreAllMocks` after each). Returns the warnings so far as `type: message`.
+ */
+export function captureWarnings(): () => string[] {
+  const seen: string[] = [];
+  vi.spyOn(process, 'emitWarning').mockImplementation(((warning: string | Error, options?: unknown) => {
+    const type = typeof options === 'string' ? options : (options as { type?: string } | undefined)?.type;
+    seen.push(`${type ?? 'Warning'}: ${typeof warning === 'string' ? warning : warning.message}`);
+  }) as typeof process.emitWarning);
+  return () => [...seen];
+}
+
 export function describeRunStoreConformance(label: string, open: (options: OpenOptions) => AnalysisRunStore): void {
   describe(`AnalysisRunStore conformance (${label})`, () => {
     const opened: AnalysisRunStore[] = [];
     afterEach(async () => {
       vi.useRealTimers();
+      vi.restoreAllMocks();
       for (const store of opened.splice(0)) await store.close();
     });
 
@@ -292,7 +307,7 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await expect(call(store)).rejects.toBeInstanceOf(NotFoundError);
       });
 
-      it('lists runs by status, session, tenant and workspace, oldest first', async () => {
+      it('lists runs by status, session, tenant and workspace, newest first', async () => {
         const { clock, store } = setup();
         await store.create({ runId: 'b', sessionId: 's1', question: 'q', tenantId: 't1', workspaceId: 'w1' });
         clock.advance(1);
@@ -302,12 +317,57 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await store.start('a');
         await store.complete('c');
         const ids = (runs: AnalysisRun[]) => runs.map((run) => run.runId);
-        expect(ids(await store.list())).toEqual(['b', 'a', 'c']);
+        expect(ids(await store.list())).toEqual(['c', 'a', 'b']);
         expect(ids(await store.list({ status: 'running' }))).toEqual(['a']);
         expect(ids(await store.list({ status: 'completed' }))).toEqual(['c']);
-        expect(ids(await store.list({ sessionId: 's1' }))).toEqual(['b', 'c']);
-        expect(ids(await store.list({ tenantId: 't1' }))).toEqual(['b', 'a']);
+        expect(ids(await store.list({ sessionId: 's1' }))).toEqual(['c', 'b']);
+        expect(ids(await store.list({ tenantId: 't1' }))).toEqual(['a', 'b']);
         expect(ids(await store.list({ workspaceId: 'w1', status: 'pending' }))).toEqual(['b']);
+      });
+
+      it('orders by createdAt then runId, oldest first on request, and stops at limit', async () => {
+        const { clock, store } = setup();
+        for (const runId of ['m', 'z', 'a']) await store.create({ runId, sessionId: 's', question: 'q' });
+        clock.advance(1);
+        await store.create({ runId: 'late', sessionId: 's', question: 'q' });
+        const ids = (runs: AnalysisRun[]) => runs.map((run) => run.runId);
+        expect(ids(await store.list())).toEqual(['late', 'z', 'm', 'a']);
+        expect(ids(await store.list({ order: 'oldest' }))).toEqual(['a', 'm', 'z', 'late']);
+        expect(ids(await store.list({ limit: 2 }))).toEqual(['late', 'z']);
+        expect(ids(await store.list({ order: 'oldest', limit: 1 }))).toEqual(['a']);
+        await expect(store.list({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+      });
+
+      it('pages through every run once with an opaque cursor, while runs come and go', async () => {
+        const { clock, store } = setup();
+        for (let i = 0; i < 7; i++) {
+          await store.create({ runId: `r${i}`, sessionId: 's', question: 'q' });
+          clock.advance(1);
+        }
+        const first = await store.page({ limit: 3 });
+        expect(first.runs.map((run) => run.runId)).toEqual(['r6', 'r5', 'r4']);
+        // A newer run and a deleted one between pages: neither repeats nor skips the others.
+        await store.create({ runId: 'r7', sessionId: 's', question: 'q' });
+        await store.delete('r3', { force: true });
+        const second = await store.page({ limit: 3, cursor: first.nextCursor });
+        expect(second.runs.map((run) => run.runId)).toEqual(['r2', 'r1', 'r0']);
+        expect(second.nextCursor).toBeUndefined();
+        const oldest = await store.page({ limit: 4, order: 'oldest' });
+        expect(oldest.runs.map((run) => run.runId)).toEqual(['r0', 'r1', 'r2', 'r4']);
+        const rest = await store.page({ limit: 4, order: 'oldest', cursor: oldest.nextCursor });
+        expect(rest.runs.map((run) => run.runId)).toEqual(['r5', 'r6', 'r7']);
+        expect(rest.nextCursor).toBeUndefined();
+      });
+
+      it('refuses a cursor it did not give out, or one given for the other order', async () => {
+        const { store } = setup();
+        for (const runId of ['a', 'b']) await store.create({ runId, sessionId: 's', question: 'q' });
+        const { nextCursor } = await store.page({ limit: 1 });
+        await expect(store.page({ limit: 1, cursor: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
+        await expect(store.page({ limit: 1, cursor: nextCursor, order: 'oldest' })).rejects.toBeInstanceOf(
+          ValidationError,
+        );
+        await expect(store.page({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
       });
 
       it('judges staleness from the latest of heartbeatAt, startedAt and createdAt', async () => {
@@ -413,7 +473,7 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await store.start('r1');
         await events.append('r1', { type: 'analysis_completed', payload: { status: 'completed', result: 'from log' } });
         const report = await store.cleanup({ retentionMs: DAY });
-        expect(report).toEqual({ kept: ['r1'], abandoned: [], deleted: [] });
+        expect(report).toEqual({ kept: ['r1'], abandoned: [], deleted: [], unreadable: [] });
         expect(await store.get('r1')).toMatchObject({ status: 'completed', result: 'from log' });
         expect(events.types('r1')).toEqual(['analysis_completed']);
       });
@@ -423,7 +483,12 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
         clock.advance(5_000);
         expect((await store.cleanup({ retentionMs: DAY })).abandoned).toEqual(['r1']);
-        expect(await store.cleanup({ retentionMs: DAY })).toEqual({ kept: ['r1'], abandoned: [], deleted: [] });
+        expect(await store.cleanup({ retentionMs: DAY })).toEqual({
+          kept: ['r1'],
+          abandoned: [],
+          deleted: [],
+          unreadable: [],
+        });
       });
 
       it('works without an event log', async () => {
@@ -432,6 +497,181 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         clock.advance(5_000);
         expect((await store.cleanup({ retentionMs: DAY })).abandoned).toEqual(['r1']);
         expect((await store.get('r1'))?.error?.code).toBe('heartbeat_stale');
+      });
+    });
+
+    describe('delete', () => {
+      it('deletes a finished run with its event log and says whether there was one', async () => {
+        const { events, store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        await store.complete('r1', 1);
+        expect(await store.delete('r1')).toBe(true);
+        expect(await store.get('r1')).toBeUndefined();
+        expect(await events.lastCursor('r1')).toBe(0);
+        expect(await store.delete('r1')).toBe(false);
+        expect(await store.list()).toEqual([]);
+      });
+
+      it('refuses a live run with a fresh heartbeat with ConflictError unless forced', async () => {
+        const { store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        await store.start('r1');
+        await expect(store.delete('r1')).rejects.toBeInstanceOf(ConflictError);
+        expect((await store.get('r1'))?.status).toBe('running');
+        expect(await store.delete('r1', { force: true })).toBe(true);
+        expect(await store.get('r1')).toBeUndefined();
+        await expect(store.heartbeat('r1')).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('deletes a live run whose heartbeat is stale without force', async () => {
+        const { clock, store } = setup({ staleAfterMs: 1_000 });
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        clock.advance(5_000);
+        expect(await store.delete('r1')).toBe(true);
+        expect(await store.get('r1')).toBeUndefined();
+      });
+
+      it('validates its arguments', async () => {
+        const { store } = setup();
+        await expect(store.delete('../r1')).rejects.toBeInstanceOf(InvalidIdError);
+        await expect(store.delete('r1', { force: 'yes' } as never)).rejects.toBeInstanceOf(ValidationError);
+      });
+    });
+
+    describe('startCleanup', () => {
+      it('runs a pass at once and then every everyMs, each report to onResult, until stopped', async () => {
+        const { clock, store } = setup({ staleAfterMs: 1_000 });
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+        const reports: { abandoned: string[] }[] = [];
+        const handle = store.startCleanup({ everyMs: 60_000, retentionMs: DAY, onResult: (r) => reports.push(r) });
+        await vi.waitFor(() => expect(reports).toHaveLength(1));
+        expect(reports[0]?.abandoned).toEqual([]);
+        clock.advance(5_000);
+        await vi.advanceTimersByTimeAsync(60_000);
+        await vi.waitFor(() => expect(reports).toHaveLength(2));
+        expect(reports[1]?.abandoned).toEqual(['r1']);
+        await handle.stop();
+        await vi.advanceTimersByTimeAsync(120_000);
+        expect(reports).toHaveLength(2);
+      });
+
+      it('reports a failed pass to onError and goes on', async () => {
+        const { store } = setup();
+        vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+        const errors: unknown[] = [];
+        let passes = 0;
+        const handle = store.startCleanup({
+          everyMs: 1_000,
+          retentionMs: DAY,
+          onResult: () => {
+            passes++;
+            throw new Error('onResult broke');
+          },
+          onError: (error) => errors.push(error),
+        });
+        await vi.waitFor(() => expect(errors).toHaveLength(1));
+        await vi.advanceTimersByTimeAsync(1_000);
+        await vi.waitFor(() => expect(errors).toHaveLength(2));
+        expect(passes).toBe(2);
+        await handle.stop();
+      });
+
+      it('makes a failed pass without onError a process warning, not an unhandled rejection', async () => {
+        const { store } = setup();
+        const warnings = captureWarnings();
+        const handle = store.startCleanup({
+          everyMs: 60_000,
+          retentionMs: DAY,
+          onResult: () => {
+            throw new Error('onResult broke');
+          },
+        });
+        await vi.waitFor(() =>
+          expect(warnings()).toEqual(['AgentStoresCleanupWarning: cleanup failed: onResult broke']),
+        );
+        await handle.stop();
+      });
+
+      it('is stopped by close()', async () => {
+        const { store } = setup();
+        vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+        let passes = 0;
+        store.startCleanup({ everyMs: 1_000, retentionMs: DAY, onResult: () => passes++ });
+        await store.close();
+        const after = passes;
+        await vi.advanceTimersByTimeAsync(10_000);
+        expect(passes).toBe(after);
+      });
+
+      it('validates its options', () => {
+        const { store } = setup();
+        expect(() => store.startCleanup({ everyMs: 0, retentionMs: DAY })).toThrow(ValidationError);
+        expect(() => store.startCleanup({ everyMs: 10 } as never)).toThrow(ValidationError);
+      });
+    });
+
+    describe('close', () => {
+      it('refuses every method afterwards with StoreClosedError', async () => {
+        const { store } = setup();
+        const run = await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        await store.close();
+        const calls: [string, () => Promise<unknown>][] = [
+          ['create', () => store.create({ runId: 'r2', sessionId: 's', question: 'q' })],
+          ['start', () => store.start('r1')],
+          ['heartbeat', () => store.heartbeat('r1')],
+          ['complete', () => store.complete('r1')],
+          ['fail', () => store.fail('r1', 'boom')],
+          ['cancel', () => store.cancel('r1')],
+          ['get', () => store.get('r1')],
+          ['list', () => store.list()],
+          ['cleanup', () => store.cleanup({ retentionMs: DAY })],
+        ];
+        for (const [name, call] of calls) {
+          await expect(call(), name).rejects.toBeInstanceOf(StoreClosedError);
+        }
+        expect(() => store.startHeartbeat('r1', { intervalMs: 10 })).toThrow(StoreClosedError);
+        expect(() => store.isStale(run)).toThrow(StoreClosedError);
+      });
+
+      it('is idempotent: every call returns the same promise', async () => {
+        const { store } = setup();
+        const first = store.close();
+        expect(store.close()).toBe(first);
+        await first;
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+
+      it('resolves only after a status change in flight has finished', async () => {
+        const { store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        let completed = false;
+        const completion = store.complete('r1', 42).then(() => {
+          completed = true;
+        });
+        await store.close();
+        expect(completed).toBe(true);
+        await completion;
+      });
+
+      it('lets a cleanup pass in flight finish every run before it resolves', async () => {
+        const { clock, store } = setup({ staleAfterMs: 1_000 });
+        for (const runId of ['a', 'b', 'c']) await store.create({ runId, sessionId: 's', question: 'q' });
+        clock.advance(5_000);
+        const pass = store.cleanup({ retentionMs: DAY });
+        await store.close();
+        expect((await pass).abandoned.sort()).toEqual(['a', 'b', 'c']);
+      });
+
+      it('stops heartbeat timers without a warning, the beat in flight settled', async () => {
+        const { clock, store } = setup();
+        await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        const errors: unknown[] = [];
+        store.startHeartbeat('r1', { intervalMs: 5, onError: (error) => errors.push(error) });
+        await store.close();
+        clock.advance(1_000);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        expect(errors).toEqual([]);
       });
     });
 
@@ -469,17 +709,11 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
         const { store } = setup();
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
         await store.complete('r1');
-        const warnings: string[] = [];
-        const onWarning = (warning: Error) => warnings.push(warning.message);
-        process.on('warning', onWarning);
-        try {
-          const handle = store.startHeartbeat('r1', { intervalMs: 10 });
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          await handle.stop();
-          expect(warnings.filter((w) => w.includes("'r1'"))).toEqual([]);
-        } finally {
-          process.off('warning', onWarning);
-        }
+        const warnings = captureWarnings();
+        const handle = store.startHeartbeat('r1', { intervalMs: 10 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await handle.stop();
+        expect(warnings().filter((w) => w.includes("'r1'"))).toEqual([]);
       });
 
       it('lets stop() wait for the beat in flight', async () => {
@@ -493,16 +727,13 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
 
       it('makes a failed beat without onError a process warning, not an unhandled rejection', async () => {
         const { store } = setup();
-        const warnings: string[] = [];
-        const onWarning = (warning: Error) => warnings.push(warning.message);
-        process.on('warning', onWarning);
-        try {
-          const handle = store.startHeartbeat('missing-run', { intervalMs: 10 });
-          await vi.waitFor(() => expect(warnings.some((w) => w.includes("'missing-run'"))).toBe(true));
-          await handle.stop();
-        } finally {
-          process.off('warning', onWarning);
-        }
+        const warnings = captureWarnings();
+        const handle = store.startHeartbeat('missing-run', { intervalMs: 10 });
+        await vi.waitFor(() => expect(warnings().some((w) => w.includes("'missing-run'"))).toBe(true));
+        await handle.stop();
+        expect(warnings()[0]).toMatch(
+          /^AgentStoresHeartbeatWarning: heartbeat failed: run 'missing-run' does not exist/,
+        );
       });
 
       it('validates its options', () => {

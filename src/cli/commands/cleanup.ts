@@ -2,7 +2,11 @@ import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { stringOption } from '../option-values.js';
 import { formatDuration, parseDuration } from '../parse-duration.js';
+import { ProgressBar } from '../progress-bar.js';
 import { UsageError } from '../usage-error.js';
+
+/** Above this many runs a progress bar is drawn (on a terminal). */
+const MANY = 20;
 
 /** `agent-stores cleanup`: fail abandoned runs and delete old finished ones. */
 export const cleanup: CliCommand = {
@@ -14,7 +18,10 @@ export const cleanup: CliCommand = {
     '  - a pending or running run whose last heartbeat is older than --stale becomes failed',
     "    (error.code 'heartbeat_stale') and its event log gets a terminal 'error' event;",
     '  - a finished run that ended more than --retention ago is deleted with its event log;',
-    '  - everything else is kept, however old, while its heartbeat is fresh.',
+    '  - everything else is kept, however old, while its heartbeat is fresh;',
+    '  - a run file that cannot be read is left as it is and named on stderr (exit 1);',
+    '    every other run is still cleaned up.',
+    'On a terminal, a progress bar shows on stderr when there are many runs.',
     'Durations take a unit: 500ms, 90s, 15m, 12h, 7d.',
   ].join('\n'),
   options: {
@@ -27,7 +34,7 @@ export const cleanup: CliCommand = {
     ['--retention D', 'keep finished runs this long (default: 7d)'],
     ['--stale D', 'a live run with no heartbeat for this long is abandoned (default: 90s)'],
     ['--dry-run', 'print what would happen; change nothing'],
-    ['--json', 'print the result as one JSON object {kept, abandoned, deleted}'],
+    ['--json', 'print the result as one JSON object {kept, abandoned, deleted, unreadable}'],
   ],
   positionals: [],
   async run(ctx, values) {
@@ -36,10 +43,18 @@ export const cleanup: CliCommand = {
     if (staleAfterMs === 0) throw new UsageError('--stale must be more than 0');
     const { runs } = await ctx.stores();
     const dryRun = values['dry-run'] === true;
-    const report = await runs.cleanup({ retentionMs, staleAfterMs, dryRun });
+    // A bar on a terminal once the pass has more than a screenful of runs to judge.
+    const bar = new ProgressBar(ctx.output.stderr, 0, 'cleaning up', ctx.output.stderrIsTTY);
+    const onProgress = (judged: number, total: number) => {
+      if (total > MANY) bar.set(judged, total);
+    };
+    const report = await runs.cleanup({ retentionMs, staleAfterMs, dryRun, onProgress });
+    bar.clear();
+
+    const exit = report.unreadable.length > 0 ? EXIT.failed : EXIT.ok;
     if (values.json) {
       ctx.out(JSON.stringify({ dryRun, ...report }));
-      return EXIT.ok;
+      return exit;
     }
     const verb = dryRun
       ? { abandoned: 'would fail', deleted: 'would delete' }
@@ -49,8 +64,8 @@ export const cleanup: CliCommand = {
     for (const runId of report.deleted)
       ctx.out(`${verb.deleted} ${runId}: finished over ${formatDuration(retentionMs)} ago`);
     ctx.out(
-      `${dryRun ? 'dry run, nothing changed: ' : ''}${report.abandoned.length} abandoned, ${report.deleted.length} deleted, ${report.kept.length} kept`,
+      `${dryRun ? 'dry run, nothing changed: ' : ''}${report.abandoned.length} abandoned, ${report.deleted.length} deleted, ${report.kept.length} kept${report.unreadable.length ? `, ${report.unreadable.length} unreadable` : ''}`,
     );
-    return EXIT.ok;
+    return exit;
   },
 };

@@ -2,8 +2,8 @@ import { PipelineStageSchema } from '../../feedback/index.js';
 import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatTime } from '../format-time.js';
-import { choiceOption } from '../option-values.js';
-import { count, printRecords } from '../print-records.js';
+import { choiceOption, positiveOption } from '../option-values.js';
+import { countShown, printRecords } from '../print-records.js';
 
 const STAGES = PipelineStageSchema.options;
 
@@ -11,21 +11,24 @@ const STAGES = PipelineStageSchema.options;
 export const pipelineList: CliCommand = {
   name: 'pipeline list',
   summary: 'list feedback pipeline entries, newest first',
-  synopsis: `pipeline list [--stage ${STAGES.join('|')}] [--json]`,
+  synopsis: `pipeline list [--stage ${STAGES.join('|')}] [--limit N] [--json]`,
   description: 'Lists the entries of feedback_pipeline.json, most recently updated first, with a count per stage.',
   options: {
     stage: { type: 'string' },
+    limit: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
   optionHelp: [
     ['--stage S', `only entries at this stage: ${STAGES.join(', ')}`],
+    ['--limit N', 'only the N most recently updated entries'],
     ['--json', 'one JSON entry per line (NDJSON)'],
   ],
   positionals: [],
   async run(ctx, values) {
     const stage = choiceOption(values, 'stage', STAGES);
+    const limit = positiveOption(values, 'limit');
     const { pipeline } = await ctx.stores();
-    const entries = await pipeline.list({ stage });
+    const entries = (await pipeline.list({ stage })).slice(0, limit);
     const stats = await pipeline.stats();
     const counts = STAGES.filter((s) => stats[s] > 0).map((s) => `${s} ${stats[s]}`);
     printRecords((line) => ctx.out(line), entries, {
@@ -41,7 +44,7 @@ export const pipelineList: CliCommand = {
         entry.reviewer ?? '-',
         formatTime(entry.updatedAt),
       ],
-      footer: `${count(entries.length, 'entry', 'entries')}${counts.length ? ` (all: ${counts.join(', ')})` : ''}`,
+      footer: `${countShown(entries.length, limit, 'entry', 'entries', 'newest')}${counts.length ? ` (all: ${counts.join(', ')})` : ''}`,
     });
     return EXIT.ok;
   },
