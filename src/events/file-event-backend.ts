@@ -74,6 +74,16 @@ function corruptLog(file: string, reason: string): CorruptStoreError {
   return error;
 }
 
+/** The absolute, link-free path of a directory; the absolute path when it does not exist yet. */
+function resolveDir(dir: string): string {
+  const absolute = path.resolve(dir);
+  try {
+    return fs.realpathSync.native(absolute);
+  } catch {
+    return absolute;
+  }
+}
+
 /** A typed error for a failure of the file system under `file` (a planted link, a directory where a file should be, EIO…). */
 function ioError(file: string, operation: string, error: unknown, index?: string): StoreError {
   if (error instanceof StoreError) return error;
@@ -117,7 +127,7 @@ function readEntryAt(buffer: Buffer, at: number): number {
  * All I/O is synchronous syscalls through the {@link EventLogIO} seam, except taking locks.
  */
 export class FileEventBackend implements EventBackend {
-  readonly #dir: string;
+  #dir: string;
   readonly #io: EventLogIO;
   readonly #options: FileEventBackendOptions;
   readonly #runs = new Map<string, OpenRun>();
@@ -131,8 +141,10 @@ export class FileEventBackend implements EventBackend {
 
   constructor(options: FileEventBackendOptions) {
     this.#options = options;
-    this.#dir = path.resolve(options.dir);
     this.#io = options.io;
+    // A directory that is a link (set up by its owner) is resolved once, here, so that a link
+    // swapped in later cannot redirect this instance's writes.
+    this.#dir = resolveDir(options.dir);
   }
 
   logFile(runId: string): string {
@@ -214,7 +226,10 @@ export class FileEventBackend implements EventBackend {
       const existed = this.#io.exists(this.#dir);
       this.#io.mkdirp(this.#dir);
       // A directory made here must be durable too, or the logs in it could vanish with it in a crash.
-      if (!existed) this.#io.syncDir(path.dirname(this.#dir));
+      if (!existed) {
+        this.#io.syncDir(path.dirname(this.#dir));
+        this.#dir = resolveDir(this.#dir);
+      }
     } catch (error) {
       throw new StoreIOError(this.#dir, 'creating the directory', error);
     }
@@ -554,7 +569,7 @@ export class FileEventBackend implements EventBackend {
     try {
       yield* this.#readLog(runId, log, after, limit);
     } catch (error) {
-      throw ioError(file, 'reading', error);
+      throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
       log.close();
     }
@@ -651,7 +666,7 @@ export class FileEventBackend implements EventBackend {
       if (scan.damage !== undefined) throw corruptLog(file, scan.damage.reason);
       return { lastCursor: scan.lastCursor, lastType: scan.lastType };
     } catch (error) {
-      throw ioError(file, 'reading', error);
+      throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
       log.close();
       idx?.close();
