@@ -19,13 +19,29 @@ export interface FileEventBackendOptions {
   pollMs: number;
   terminalTypes: ReadonlySet<string>;
   onWarning: ((warning: EventLogWarning) => void) | undefined;
+  /**
+   * How many runs this process writes keep their two files open at once. Beyond it the least
+   * recently written run's files are closed (its writer lock stays held) and reopened on its next
+   * append. A run whose fsync is in flight is never closed, so the cap can be passed briefly when
+   * more runs than that commit in the same batch.
+   * @defaultValue 256 (512 descriptors), {@link DEFAULT_MAX_OPEN_RUNS}
+   */
+  maxOpenRuns?: number;
 }
+
+/** Runs whose files a writer keeps open at once, unless `maxOpenRuns` says otherwise. */
+export const DEFAULT_MAX_OPEN_RUNS = 256;
 
 /** A run this process writes: its handles, its lock, where its log ends. */
 interface OpenRun {
   readonly runId: string;
-  readonly log: EventFileHandle;
-  readonly idx: EventFileHandle;
+  /** Valid while `open`; reopened by `#handlesOf` after the cap closed them. */
+  log: EventFileHandle;
+  idx: EventFileHandle;
+  /** The two files are open (they are closed when the run falls out of the cap). */
+  open: boolean;
+  /** fsyncs in flight on the run's log: it is not closed meanwhile. */
+  syncing: number;
   readonly lock: HeldLock;
   /** Bytes of complete, written events. */
   end: number;
@@ -131,6 +147,9 @@ export class FileEventBackend implements EventBackend {
   readonly #io: EventLogIO;
   readonly #options: FileEventBackendOptions;
   readonly #runs = new Map<string, OpenRun>();
+  /** Runs with open files, least recently used first (a Map keeps insertion order). */
+  readonly #openFiles = new Map<string, OpenRun>();
+  readonly #maxOpenRuns: number;
   readonly #closing = new Map<string, Promise<void>>();
   #dirReady = false;
   #indexFlushScheduled = false;
@@ -142,6 +161,7 @@ export class FileEventBackend implements EventBackend {
   constructor(options: FileEventBackendOptions) {
     this.#options = options;
     this.#io = options.io;
+    this.#maxOpenRuns = options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS;
     // A directory that is a link (set up by its owner) is resolved once, here, so that a link
     // swapped in later cannot redirect this instance's writes.
     this.#dir = resolveDir(options.dir);
@@ -166,6 +186,7 @@ export class FileEventBackend implements EventBackend {
     }
     if (!run) run = await this.#openRun(runId);
     try {
+      this.#handlesOf(run);
       this.#recover(run);
     } catch (error) {
       await this.closeRun(runId);
@@ -196,6 +217,8 @@ export class FileEventBackend implements EventBackend {
         runId,
         log,
         idx,
+        open: true,
+        syncing: 0,
         lock,
         end: 0,
         lastCursor: 0,
@@ -208,6 +231,8 @@ export class FileEventBackend implements EventBackend {
         pendingCount: 0,
       };
       this.#runs.set(runId, run);
+      this.#openFiles.set(runId, run);
+      this.#capOpenFiles();
       return run;
     } catch (error) {
       for (const handle of opened) {
@@ -439,12 +464,16 @@ export class FileEventBackend implements EventBackend {
   async writeAsync(runId: string, events: readonly PreparedEvent[]): Promise<void> {
     const run = this.#writable(runId);
     const used = this.#put(run, events);
+    run.syncing++;
     try {
       await (run.log.datasyncAsync ? run.log.datasyncAsync() : run.log.datasync());
     } catch (error) {
       throw this.#cutBack(run, error);
+    } finally {
+      run.syncing--;
     }
     this.#advance(run, events, used, true);
+    this.#capOpenFiles();
   }
 
   #writable(runId: string): OpenRun {
@@ -454,9 +483,76 @@ export class FileEventBackend implements EventBackend {
     }
     if (run.lock.compromised) {
       run.needsRecovery = true;
-      throw new LockError(run.log.file, 'the writer lock was lost (taken over or removed); reopen the log to append');
+      throw new LockError(
+        this.logFile(runId),
+        'the writer lock was lost (taken over or removed); reopen the log to append',
+      );
+    }
+    return this.#handlesOf(run);
+  }
+
+  /**
+   * The run with its files open: marks it most recently used, and reopens its files (still under
+   * its lock) when the cap closed them. A log shorter than what this process wrote to it was
+   * changed behind the lock: the run is re-read from disk before the next write.
+   */
+  #handlesOf(run: OpenRun): OpenRun {
+    if (run.open) {
+      // Most recently used goes last; skip the Map churn when it already is.
+      if (this.#openFiles.size > 1) {
+        this.#openFiles.delete(run.runId);
+        this.#openFiles.set(run.runId, run);
+      }
+      return run;
+    }
+    const file = this.logFile(run.runId);
+    let log: EventFileHandle | undefined;
+    let changed = false;
+    try {
+      log = this.#io.open(file, 'write')!;
+      run.idx = this.#io.open(this.indexFile(run.runId), 'write')!;
+      run.log = log;
+      changed = !run.needsRecovery && log.size() < run.end;
+    } catch (error) {
+      try {
+        log?.close();
+      } catch {}
+      throw ioError(log ? this.indexFile(run.runId) : file, 'reopening', error);
+    }
+    run.open = true;
+    this.#openFiles.set(run.runId, run);
+    this.#capOpenFiles();
+    if (changed) {
+      run.needsRecovery = true;
+      throw new StoreError(
+        'IO',
+        `${file} changed while this process held its writer lock; the next append re-reads it`,
+      );
     }
     return run;
+  }
+
+  /** Closes the files of the least recently used runs beyond the cap (never one whose fsync is in flight). */
+  #capOpenFiles(): void {
+    if (this.#openFiles.size <= this.#maxOpenRuns) return;
+    for (const run of this.#openFiles.values()) {
+      if (this.#openFiles.size <= this.#maxOpenRuns) return;
+      if (run.syncing > 0) continue;
+      this.#closeFiles(run);
+    }
+  }
+
+  /** Closes a run's two files, its index entries written first. Its lock stays held. */
+  #closeFiles(run: OpenRun): void {
+    if (!run.open) return;
+    this.#flushIndex(run);
+    run.open = false;
+    this.#openFiles.delete(run.runId);
+    for (const handle of [run.log, run.idx]) {
+      try {
+        handle.close();
+      } catch {}
+    }
   }
 
   /** Writes a batch after the run's end with one write; its index entries go to `run.batch`. Returns its bytes. */
@@ -530,7 +626,7 @@ export class FileEventBackend implements EventBackend {
 
   /** Writes the gathered index entries of a run with one write. */
   #flushIndex(run: OpenRun): void {
-    if (run.pendingCount === 0) return;
+    if (run.pendingCount === 0 || !run.open) return;
     const bytes = run.pendingCount * ENTRY;
     run.pendingCount = 0;
     if (run.indexStale) return;
@@ -547,13 +643,8 @@ export class FileEventBackend implements EventBackend {
     const run = this.#runs.get(runId);
     if (run === undefined) return this.#closing.get(runId);
     this.#runs.delete(runId);
-    this.#flushIndex(run);
+    this.#closeFiles(run);
     const closing = (async () => {
-      for (const handle of [run.log, run.idx]) {
-        try {
-          handle.close();
-        } catch {}
-      }
       await run.lock.release().catch(() => {});
     })();
     this.#closing.set(runId, closing);
@@ -636,7 +727,8 @@ export class FileEventBackend implements EventBackend {
       const cursor = Math.min(after + 1, open.pendingFirst + open.pendingCount - 1);
       return [readEntryAt(open.pending, (cursor - open.pendingFirst) * ENTRY), cursor];
     }
-    const idx = open && !open.indexStale ? open.idx : this.#openForRead(this.indexFile(runId));
+    const borrowed = open?.open === true && !open.indexStale;
+    const idx = borrowed ? open.idx : this.#openForRead(this.indexFile(runId));
     if (idx === undefined) return undefined;
     try {
       const exact = this.#entryOf(idx, after + 1);
@@ -649,7 +741,7 @@ export class FileEventBackend implements EventBackend {
       const start = this.#entryOf(idx, from);
       return start === undefined || start > Number.MAX_SAFE_INTEGER ? undefined : [start, from];
     } finally {
-      if (idx !== open?.idx) idx.close();
+      if (!borrowed) idx.close();
     }
   }
 
