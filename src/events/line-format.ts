@@ -17,10 +17,18 @@ import { crc32 } from 'node:zlib';
 
 const NEWLINE = 0x0a;
 const CRC_HEAD = ',"crc":"';
+const CRC_HEAD_BYTES = Buffer.from(CRC_HEAD, 'latin1');
 /** `,"crc":"` + 8 hex digits + `"}`. */
 export const CRC_SUFFIX_BYTES = CRC_HEAD.length + 8 + 2;
 const HEX = '0123456789abcdef';
 const CURSOR_HEAD = '{"cursor":';
+const CURSOR_HEAD_BYTES = Buffer.from(CURSOR_HEAD, 'latin1');
+
+/** Whether `bytes[at…]` starts with `head` (byte by byte: cheaper than a string for a few bytes). */
+function startsAt(bytes: Buffer, at: number, head: Buffer): boolean {
+  for (let i = 0; i < head.length; i++) if (bytes[at + i] !== head[i]) return false;
+  return true;
+}
 
 /** The event fields of a log line. */
 export interface LogLine {
@@ -62,7 +70,7 @@ function checksum(bytes: Buffer): boolean | undefined {
   if (length < CRC_SUFFIX_BYTES + CURSOR_HEAD.length) return undefined;
   const head = length - CRC_SUFFIX_BYTES;
   if (bytes[length - 1] !== 0x7d || bytes[length - 2] !== 0x22) return undefined;
-  if (bytes.toString('latin1', head, head + CRC_HEAD.length) !== CRC_HEAD) return undefined;
+  if (!startsAt(bytes, head, CRC_HEAD_BYTES)) return undefined;
   let stored = 0;
   for (let i = head + CRC_HEAD.length; i < length - 2; i++) {
     const digit = hexValue(bytes[i]!);
@@ -77,7 +85,7 @@ function checksum(bytes: Buffer): boolean | undefined {
  * it does not start like an event line.
  */
 export function cursorOf(bytes: Buffer): number | undefined {
-  if (bytes.toString('latin1', 0, CURSOR_HEAD.length) !== CURSOR_HEAD) return undefined;
+  if (!startsAt(bytes, 0, CURSOR_HEAD_BYTES)) return undefined;
   let value = 0;
   let i = CURSOR_HEAD.length;
   for (; i < bytes.length && i < CURSOR_HEAD.length + 16; i++) {
