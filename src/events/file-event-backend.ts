@@ -104,9 +104,10 @@ function resolveDir(dir: string): string {
 function ioError(file: string, operation: string, error: unknown, index?: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  // A handle's error does not name its file: name the index when that is the directory.
-  if (code === 'EISDIR' && index !== undefined && fs.statSync(index, { throwIfNoEntry: false })?.isDirectory()) {
-    file = index;
+  // A handle's error does not name its file: name the index when it is the culprit.
+  if (index !== undefined) {
+    const stat = code === 'EISDIR' || code === 'ELOOP' ? fs.lstatSync(index, { throwIfNoEntry: false }) : undefined;
+    if ((code === 'EISDIR' && stat?.isDirectory()) || (code === 'ELOOP' && stat?.isSymbolicLink())) file = index;
   }
   if (code === 'ELOOP' && fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) {
     return new StoreError(
