@@ -440,6 +440,12 @@ export class FileEventBackend implements EventBackend {
           : `it holds event ${line.cursor}`;
       return `the line at byte ${at} should be event ${expect}, but ${what}`;
     }
+    // Zeros in place of lines and their newlines can run straight into a line that is intact.
+    const zerosEnd = bytes.lastIndexOf(0) + 1;
+    const after = decodeLine(bytes.subarray(zerosEnd));
+    if (after !== undefined) {
+      return `the line at byte ${at} is zeros (data a crash lost), but event ${after.cursor} follows at byte ${at + zerosEnd}`;
+    }
     for (let later = scanner.nextBytes(); later !== undefined; later = scanner.nextBytes()) {
       const line = decodeLine(later);
       if (line !== undefined) {

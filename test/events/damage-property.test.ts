@@ -16,7 +16,7 @@ const damage: fc.Arbitrary<Damage> = fc.oneof(
 );
 
 describe('AgentEventLog reads of a damaged log (property)', () => {
-  it('a read after any cursor yields exactly the events written, or fails with CorruptStoreError; only damage reaching the end of the file may read as a torn tail', async () => {
+  it('a read after any cursor yields exactly the events written, or fails with CorruptStoreError; only damage reaching into the last line may read as a torn tail', async () => {
     const dir = tempDir();
     const writer = new AgentEventLog({ dir, durability: 'flush', clock: () => 1_700_000_000_000 });
     for (let i = 1; i <= 12; i++) {
@@ -46,15 +46,53 @@ describe('AgentEventLog reads of a damaged log (property)', () => {
           return;
         }
         const expected = written.slice(after);
-        // Damage reaching the end of the file (zeros up to its end, the last line's newline flipped
-        // or its start zeroed) is what a crash leaves of writes that never reached the disk: it
+        // Damage that reaches the last line (zeros from some line into it, or to the file's end;
+        // its newline flipped) is what a crash leaves of writes that never reached the disk: it
         // reads as a torn tail, the events before the damaged line. Anywhere else: exact, or loud.
         const damagedLine = sound.subarray(0, at).filter((byte) => byte === 0x0a).length + 1;
-        const reachesEnd = at >= lastLineStart || (hurt.kind === 'zero' && at + hurt.length >= bytes.length);
+        const reachesEnd = at >= lastLineStart || (hurt.kind === 'zero' && at + hurt.length > lastLineStart);
         if (reachesEnd) expect([expected, written.slice(after, Math.max(after, damagedLine - 1))]).toContainEqual(seen);
         else expect(seen).toEqual(expected);
       }),
       { numRuns: 1_000 },
+    );
+  });
+
+  it('an append to a log with a flipped bit or a zeroed range anywhere fails with CorruptStoreError cutting nothing, or continues after every intact event', async () => {
+    const dir = tempDir();
+    const writer = new AgentEventLog({ dir, durability: 'flush', clock: () => 1_700_000_000_000 });
+    for (let i = 1; i <= 12; i++)
+      await writer.append('run', { type: 'progress', payload: { i, text: 'ab c'.repeat(i) } });
+    await writer.close();
+    const file = path.join(dir, 'run.ndjson');
+    const sound = fs.readFileSync(file);
+    const lastLineStart = sound.lastIndexOf(0x0a, sound.length - 2) + 1;
+
+    await fc.assert(
+      fc.asyncProperty(damage, async (hurt) => {
+        const bytes = Buffer.from(sound);
+        const at = hurt.at % bytes.length;
+        if (hurt.kind === 'flip') bytes[at]! ^= 1 << hurt.bit;
+        else bytes.fill(0, at, Math.min(bytes.length, at + hurt.length));
+        fs.writeFileSync(file, bytes);
+        fs.rmSync(path.join(dir, 'run.idx'), { force: true });
+        const log = new AgentEventLog({ dir, durability: 'flush' });
+        const appended = await log.append('run', { type: 'probe' }).catch((error: unknown) => error);
+        await log.close();
+        if (appended instanceof Error) {
+          expect(appended).toBeInstanceOf(CorruptStoreError);
+          expect(fs.readFileSync(file)).toEqual(bytes);
+          return;
+        }
+        const damagedLine = sound.subarray(0, at).filter((byte) => byte === 0x0a).length + 1;
+        const reachesEnd = at >= lastLineStart || (hurt.kind === 'zero' && at + hurt.length > lastLineStart);
+        // Only a torn tail is cut: the new event follows the last intact one.
+        expect([13, reachesEnd ? damagedLine : 13]).toContain((appended as AgentEvent).cursor);
+        // Every line before the damaged one is still there, byte for byte.
+        const kept = sound.lastIndexOf(0x0a, at - 1) + 1;
+        expect(fs.readFileSync(file).subarray(0, kept)).toEqual(sound.subarray(0, kept));
+      }),
+      { numRuns: 300 },
     );
   });
 });
