@@ -101,12 +101,13 @@ describe('a complete line that is damaged is corruption, never a torn tail', () 
   it('zeros in place of whole lines, running straight into an intact event, are corruption, not a torn tail', async () => {
     const { dir, log: file } = await runOf(4);
     const bytes = fs.readFileSync(file);
-    bytes.fill(0, lineStart(file, 2), lineStart(file, 4));
+    const fourth = lineStart(file, 4);
+    bytes.fill(0, lineStart(file, 2), fourth);
     fs.writeFileSync(file, bytes);
     const log = new AgentEventLog({ dir });
     const failure = await collect(log.read('run-1')).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(CorruptStoreError);
-    expect((failure as Error).message).toContain(`event 4 follows at byte ${lineStart(file, 4)}`);
+    expect((failure as Error).message).toContain(`event 4 follows at byte ${fourth}`);
     await expect(log.append('run-1', { type: 'n' })).rejects.toBeInstanceOf(CorruptStoreError);
     expect(fs.readFileSync(file)).toEqual(bytes);
     await log.close();
