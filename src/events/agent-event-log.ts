@@ -165,8 +165,8 @@ const LINE_HEAD_BYTES = '{"cursor":'.length;
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
  * offset index, group commit, sealing by terminal events, crash recovery, and live follow.
  *
- * Files, under `dir`: `<runId>.ndjson` (one `{"cursor","type","at","payload"}` per line, readable
- * with `tail -f`; the truth), `<runId>.idx` (8 bytes per cursor: the byte offset of its line;
+ * Files, under `dir`: `<runId>.ndjson` (one `{"cursor","type","at","payload","crc"}` per line,
+ * readable with `tail -f`; the truth), `<runId>.idx` (8 bytes per cursor: the byte offset of its line;
  * derived, rebuilt from the log when missing or wrong) and `<runId>.ndjson.lock` while a process
  * writes the run. One process writes a run at a time; any number read it without locking.
  *
@@ -690,9 +690,11 @@ export class AgentEventLog {
   }
 
   /**
-   * Checks the run's files from end to end: every line an event with the next cursor, no torn
-   * tail, every index entry pointing at its event. With `repair`, cuts a torn tail and rebuilds
-   * the index (under the run's lock); damage that is not a torn tail is reported, never cut.
+   * Checks the run's files from end to end: every line an intact event (checksum) with the next
+   * cursor, no torn tail, every index entry pointing at its event. With `repair` (under the run's
+   * lock), whatever must go — a torn tail, or everything from the first damaged line on — is first
+   * copied intact to `<runId>.ndjson.corrupt-<time>-<random>` (`movedAside` in the report), then
+   * cut; the index is rebuilt.
    */
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
     this.#assertOpen();

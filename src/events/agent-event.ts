@@ -67,7 +67,7 @@ export interface EventLogVerifyReport {
   sealed: boolean;
   /** Size of the log file in bytes, as found. */
   logBytes: number;
-  /** Bytes after the last complete event: a write torn by a crash. Cut when repairing. */
+  /** Bytes after the last intact event that a crash left (an incomplete last line, or zeros). Moved aside and cut when repairing. */
   tornTailBytes: number;
   /**
    * What is wrong with the derived index (`missing`, `short by 3 entries`, `entry 17 points at
@@ -75,10 +75,17 @@ export interface EventLogVerifyReport {
    */
   indexProblems: string[];
   /**
-   * Damage that is not a torn tail (a bad line followed by good events). Never repaired
-   * automatically: an acknowledged event is never cut. Fix the file by hand.
+   * Damage that is not a torn tail: a complete line that is not the next intact event (changed
+   * bytes, a checksum that does not match, a wrong cursor), with its byte offset. Appends to the
+   * run are refused and reads through it fail until it is repaired (moved aside) or fixed by hand.
    */
   corruption?: string | undefined;
+  /**
+   * What a repair removed from the log, kept intact first: the bytes from `fromByte` to the end
+   * (a torn tail, or everything from the first damaged line on) were copied to `file` (next to the
+   * log, named `<runId>.ndjson.corrupt-<epoch ms>-<random>`) before the log was cut there.
+   */
+  movedAside?: { file: string; fromByte: number; bytes: number } | undefined;
   /** True when `repair` was asked and something was changed (tail cut, index rebuilt). */
   repaired: boolean;
   /** True when nothing was wrong (before any repair). */

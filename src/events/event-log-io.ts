@@ -10,8 +10,12 @@ export interface EventFileHandle {
   size(): number;
   /** Reads up to `length` bytes at `position` into `buffer[offset…]`; returns how many were read (0 at the end). */
   read(buffer: Buffer, offset: number, length: number, position: number): number;
-  /** Writes all of `buffer[offset…offset+length)` at `position`. May leave part of it written when it throws. */
-  write(buffer: Buffer, offset: number, length: number, position: number): void;
+  /**
+   * Writes `buffer[offset…offset+length)` at `position` with one `pwrite` and returns how many
+   * bytes it wrote: possibly fewer than asked (a short write, as a disk that is nearly full
+   * gives), never 0 for a non-empty buffer. Callers loop ({@link writeFully}).
+   */
+  write(buffer: Buffer, offset: number, length: number, position: number): number;
   /** Makes the written bytes and the file's size durable (`fdatasync`). */
   datasync(): void;
   /**
@@ -30,10 +34,11 @@ export interface EventFileHandle {
  */
 export interface EventLogIO {
   /**
-   * Opens `file`. `read`: read-only, `undefined` when it does not exist. `write`: read-write,
-   * created when missing.
+   * Opens `file`, never through a symbolic link (`O_NOFOLLOW`: a link fails with `ELOOP`).
+   * `read`: read-only, `undefined` when it does not exist. `write`: read-write, created when
+   * missing. `create`: read-write, created exclusively (`O_EXCL`: `EEXIST` when it exists).
    */
-  open(file: string, mode: 'read' | 'write'): EventFileHandle | undefined;
+  open(file: string, mode: 'read' | 'write' | 'create'): EventFileHandle | undefined;
   exists(file: string): boolean;
   /** Removes a file; no error when it is already gone. */
   remove(file: string): void;
@@ -44,9 +49,35 @@ export interface EventLogIO {
   syncDir(dir: string): void;
 }
 
-const READ = fs.constants.O_RDONLY;
-// Not O_APPEND: writes go to an explicit offset, so a batch that failed half-way is overwritten.
-const WRITE = fs.constants.O_RDWR | fs.constants.O_CREAT;
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+// Not defined on Windows, where links are rare in a data directory and cannot be refused this way.
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+const FLAGS = {
+  read: O_RDONLY | O_NOFOLLOW,
+  // Not O_APPEND: writes go to an explicit offset, so a batch that failed half-way is overwritten.
+  write: O_RDWR | O_CREAT | O_NOFOLLOW,
+  create: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW,
+} as const;
+
+/**
+ * Writes all of `buffer[offset…offset+length)` at `position`, looping over short writes. A write
+ * that fails part-way throws with part of the bytes written: the caller cuts them back.
+ */
+export function writeFully(
+  handle: EventFileHandle,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+): void {
+  let done = 0;
+  while (done < length) {
+    const wrote = handle.write(buffer, offset + done, length - done, position + done);
+    // A regular file never takes 0 bytes of a non-empty write; guard against looping forever.
+    if (!(wrote > 0)) throw Object.assign(new Error(`write returned ${wrote}`), { code: 'EIO' });
+    done += wrote;
+  }
+}
 
 class NodeFileHandle implements EventFileHandle {
   constructor(
@@ -62,9 +93,8 @@ class NodeFileHandle implements EventFileHandle {
     return fs.readSync(this.fd, buffer, offset, length, position);
   }
 
-  write(buffer: Buffer, offset: number, length: number, position: number): void {
-    let done = 0;
-    while (done < length) done += fs.writeSync(this.fd, buffer, offset + done, length - done, position + done);
+  write(buffer: Buffer, offset: number, length: number, position: number): number {
+    return fs.writeSync(this.fd, buffer, offset, length, position);
   }
 
   datasync(): void {
@@ -88,7 +118,7 @@ class NodeFileHandle implements EventFileHandle {
 export const nodeEventLogIO: EventLogIO = {
   open(file, mode) {
     try {
-      return new NodeFileHandle(file, fs.openSync(file, mode === 'read' ? READ : WRITE, 0o644));
+      return new NodeFileHandle(file, fs.openSync(file, FLAGS[mode], 0o644));
     } catch (error) {
       if (mode === 'read' && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptStoreError, LockError, StoreError, StoreIOError } from '../storage/errors.js';
@@ -5,8 +6,9 @@ import { isValidId } from '../storage/ids.js';
 import { acquireLock, type HeldLock, type LockOptions } from '../storage/lock.js';
 import type { AgentEvent, EventLogVerifyReport, EventLogWarning } from './agent-event.js';
 import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
-import type { EventFileHandle, EventLogIO } from './event-log-io.js';
-import { LineScanner, parseLine } from './line-scanner.js';
+import { type EventFileHandle, type EventLogIO, writeFully } from './event-log-io.js';
+import { CRC_SUFFIX_BYTES, decodeLine, isSoundLine, sealLine, startsWithNul } from './line-format.js';
+import { LineScanner } from './line-scanner.js';
 
 /** Options of {@link FileEventBackend}. */
 export interface FileEventBackendOptions {
@@ -17,13 +19,29 @@ export interface FileEventBackendOptions {
   pollMs: number;
   terminalTypes: ReadonlySet<string>;
   onWarning: ((warning: EventLogWarning) => void) | undefined;
+  /**
+   * How many runs this process writes keep their two files open at once. Beyond it the least
+   * recently written run's files are closed (its writer lock stays held) and reopened on its next
+   * append. A run whose fsync is in flight is never closed, so the cap can be passed briefly when
+   * more runs than that commit in the same batch.
+   * @defaultValue 256 (512 descriptors), {@link DEFAULT_MAX_OPEN_RUNS}
+   */
+  maxOpenRuns?: number;
 }
+
+/** Runs whose files a writer keeps open at once, unless `maxOpenRuns` says otherwise. */
+export const DEFAULT_MAX_OPEN_RUNS = 256;
 
 /** A run this process writes: its handles, its lock, where its log ends. */
 interface OpenRun {
   readonly runId: string;
-  readonly log: EventFileHandle;
-  readonly idx: EventFileHandle;
+  /** Valid while `open`; reopened by `#handlesOf` after the cap closed them. */
+  log: EventFileHandle;
+  idx: EventFileHandle;
+  /** The two files are open (they are closed when the run falls out of the cap). */
+  open: boolean;
+  /** fsyncs in flight on the run's log: it is not closed meanwhile. */
+  syncing: number;
   readonly lock: HeldLock;
   /** Bytes of complete, written events. */
   end: number;
@@ -46,20 +64,64 @@ interface OpenRun {
   pendingCount: number;
 }
 
-/** What a scan of a log found, from its last sound index entry on. */
-interface Inspection {
-  /** Index entries present (the index file's size / 8). */
-  indexEntries: number;
-  /** Entries 1…validEntries point at their events. */
-  validEntries: number;
+/** What a scan of a log found, from a verified line on to the log's end. */
+interface Scan {
   lastCursor: number;
   lastType: string | undefined;
-  /** End of the last complete event. */
+  /** End of the last intact event. */
   goodEnd: number;
-  /** Byte offsets of events validEntries+1…lastCursor (when collected). */
+  /** Byte offsets of the events scanned (when collected). */
   offsets: number[];
-  /** A bad line followed by good events: damage that is not a torn tail. */
-  corruption: string | undefined;
+  /**
+   * A complete line that is not the next intact event (or an overlong one): not a torn tail, so
+   * never cut automatically. `at` is the line's byte offset. Bytes after `goodEnd` without it are
+   * a torn tail (an incomplete last line, or the zero fill a crash leaves): safe to cut.
+   */
+  damage: { at: number; reason: string; overlong?: true } | undefined;
+}
+
+/**
+ * The error for a damaged log: a {@link CorruptStoreError} whose message says what an event log's
+ * owner can do (the JSON stores' `onCorrupt` option does not apply here).
+ */
+function corruptLog(file: string, reason: string): CorruptStoreError {
+  const error = new CorruptStoreError(file, reason);
+  error.message = `${file} is damaged: ${reason}. Nothing was cut and appends to the run are refused; run \`agent-stores verify --repair\` to move the damaged part aside (it is kept intact next to the log), or fix the file by hand`;
+  return error;
+}
+
+/** The absolute, link-free path of a directory; the absolute path when it does not exist yet. */
+function resolveDir(dir: string): string {
+  const absolute = path.resolve(dir);
+  try {
+    return fs.realpathSync.native(absolute);
+  } catch {
+    return absolute;
+  }
+}
+
+/** A typed error for a failure of the file system under `file` (a planted link, a directory where a file should be, EIO…). */
+function ioError(file: string, operation: string, error: unknown, index?: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  // A handle's error does not name its file: name the index when it is the culprit.
+  if (index !== undefined) {
+    const stat = code === 'EISDIR' || code === 'ELOOP' ? fs.lstatSync(index, { throwIfNoEntry: false }) : undefined;
+    if ((code === 'EISDIR' && stat?.isDirectory()) || (code === 'ELOOP' && stat?.isSymbolicLink())) file = index;
+  }
+  if (code === 'ELOOP' && fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    return new StoreError(
+      'IO',
+      `${operation} ${file} refused: it is a symbolic link, and the event log never reads or writes through a link it did not create. Its target was left untouched; remove the link and retry`,
+      { cause: error },
+    );
+  }
+  if (code === 'EISDIR') {
+    return new StoreError('IO', `${operation} ${file} failed: it is a directory, not a file. Move it away and retry`, {
+      cause: error,
+    });
+  }
+  return new StoreIOError(file, operation, error);
 }
 
 const ENTRY = 8;
@@ -82,21 +144,28 @@ function readEntryAt(buffer: Buffer, at: number): number {
  * All I/O is synchronous syscalls through the {@link EventLogIO} seam, except taking locks.
  */
 export class FileEventBackend implements EventBackend {
-  readonly #dir: string;
+  #dir: string;
   readonly #io: EventLogIO;
   readonly #options: FileEventBackendOptions;
   readonly #runs = new Map<string, OpenRun>();
+  /** Runs with open files, least recently used first (a Map keeps insertion order). */
+  readonly #openFiles = new Map<string, OpenRun>();
+  readonly #maxOpenRuns: number;
   readonly #closing = new Map<string, Promise<void>>();
   #dirReady = false;
   #indexFlushScheduled = false;
   #scratch = Buffer.allocUnsafe(64 * 1024);
   readonly #entry = Buffer.alloc(ENTRY);
   readonly #head = Buffer.alloc(32);
+  #lastLine = Buffer.allocUnsafe(1024);
 
   constructor(options: FileEventBackendOptions) {
     this.#options = options;
-    this.#dir = path.resolve(options.dir);
     this.#io = options.io;
+    this.#maxOpenRuns = options.maxOpenRuns ?? DEFAULT_MAX_OPEN_RUNS;
+    // A directory that is a link (set up by its owner) is resolved once, here, so that a link
+    // swapped in later cannot redirect this instance's writes.
+    this.#dir = resolveDir(options.dir);
   }
 
   logFile(runId: string): string {
@@ -118,6 +187,7 @@ export class FileEventBackend implements EventBackend {
     }
     if (!run) run = await this.#openRun(runId);
     try {
+      this.#handlesOf(run);
       this.#recover(run);
     } catch (error) {
       await this.closeRun(runId);
@@ -148,6 +218,8 @@ export class FileEventBackend implements EventBackend {
         runId,
         log,
         idx,
+        open: true,
+        syncing: 0,
         lock,
         end: 0,
         lastCursor: 0,
@@ -160,6 +232,8 @@ export class FileEventBackend implements EventBackend {
         pendingCount: 0,
       };
       this.#runs.set(runId, run);
+      this.#openFiles.set(runId, run);
+      this.#capOpenFiles();
       return run;
     } catch (error) {
       for (const handle of opened) {
@@ -168,7 +242,7 @@ export class FileEventBackend implements EventBackend {
         } catch {}
       }
       await lock.release().catch(() => {});
-      throw new StoreIOError(file, 'opening', error);
+      throw ioError(opened.length === 1 ? this.indexFile(runId) : file, 'opening', error);
     }
   }
 
@@ -178,58 +252,60 @@ export class FileEventBackend implements EventBackend {
       const existed = this.#io.exists(this.#dir);
       this.#io.mkdirp(this.#dir);
       // A directory made here must be durable too, or the logs in it could vanish with it in a crash.
-      if (!existed) this.#io.syncDir(path.dirname(this.#dir));
+      if (!existed) {
+        this.#io.syncDir(path.dirname(this.#dir));
+        this.#dir = resolveDir(this.#dir);
+      }
     } catch (error) {
       throw new StoreIOError(this.#dir, 'creating the directory', error);
     }
     this.#dirReady = true;
   }
 
-  /** Brings a run's files to a consistent state: torn tail cut, index up to the log. */
+  /**
+   * Brings a run's files to a consistent state: the whole log is checked (every line the next
+   * intact event), a torn tail is cut, the index brought up to the log. Damage anywhere else is
+   * refused with CorruptStoreError and nothing is changed.
+   */
   #recover(run: OpenRun): void {
     const file = run.log.file;
-    let inspection: Inspection;
+    let scan: Scan;
     let size: number;
     try {
       size = run.log.size();
-      inspection = this.#inspect(run.log, run.idx, size, true);
+      scan = this.#scan(run.log, 0, 1, true);
     } catch (error) {
-      throw error instanceof StoreError ? error : new StoreIOError(file, 'reading', error);
+      throw ioError(file, 'reading', error);
     }
-    if (inspection.corruption !== undefined) {
-      throw new CorruptStoreError(
-        file,
-        `${inspection.corruption}; an acknowledged event is never cut, so fix the file by hand (verify() reports the details)`,
-      );
-    }
+    if (scan.damage !== undefined) throw corruptLog(file, scan.damage.reason);
     try {
-      if (inspection.goodEnd < size) {
-        run.log.truncate(inspection.goodEnd);
+      if (scan.goodEnd < size) {
+        run.log.truncate(scan.goodEnd);
         run.log.datasync();
         this.#warn(
           'TORN_TAIL_CUT',
           run.runId,
           file,
-          `cut ${size - inspection.goodEnd} bytes of a torn write after event ${inspection.lastCursor}`,
+          `cut ${size - scan.goodEnd} bytes of a torn write after event ${scan.lastCursor}`,
         );
       }
     } catch (error) {
-      throw new StoreIOError(file, 'cutting the torn tail of', error);
+      throw ioError(file, 'cutting the torn tail of', error);
     }
-    run.end = inspection.goodEnd;
-    run.lastCursor = inspection.lastCursor;
-    run.lastType = inspection.lastType;
+    run.end = scan.goodEnd;
+    run.lastCursor = scan.lastCursor;
+    run.lastType = scan.lastType;
     run.indexStale = false;
     run.pendingCount = 0;
     run.needsRecovery = false;
     try {
-      const rebuilt = this.#writeIndexTail(run.idx, inspection);
-      if (rebuilt) {
+      const from = this.#writeIndex(run.idx, scan.offsets);
+      if (from !== undefined) {
         this.#warn(
           'INDEX_REBUILT',
           run.runId,
           run.idx.file,
-          `index brought up to event ${inspection.lastCursor} from entry ${inspection.validEntries}`,
+          `index brought up to event ${scan.lastCursor} from entry ${from}`,
         );
       }
     } catch {
@@ -238,23 +314,33 @@ export class FileEventBackend implements EventBackend {
     }
   }
 
-  /** Writes the entries an inspection found missing and cuts entries past the log's end. */
-  #writeIndexTail(idx: EventFileHandle, inspection: Inspection): boolean {
-    const { offsets, validEntries, lastCursor } = inspection;
-    const wantBytes = lastCursor * ENTRY;
-    let changed = false;
-    for (let from = 0; from < offsets.length; from += 8192) {
+  /**
+   * Makes the index hold exactly `offsets` (entry i = offsets[i]): rewrites it from its first wrong
+   * entry and cuts what is past the end. Returns how many leading entries were right, or
+   * `undefined` when it already was exact.
+   */
+  #writeIndex(idx: EventFileHandle, offsets: readonly number[]): number | undefined {
+    const size = idx.size();
+    const present = Math.min(Math.floor(size / ENTRY), offsets.length);
+    const chunk = Buffer.allocUnsafe(8192 * ENTRY);
+    let right = 0;
+    compare: for (let from = 0; from < present; from += 8192) {
+      const count = Math.min(8192, present - from);
+      const read = idx.read(chunk, 0, count * ENTRY, from * ENTRY);
+      for (let i = 0; i < count; i++) {
+        if ((i + 1) * ENTRY > read || readEntryAt(chunk, i * ENTRY) !== offsets[from + i]) break compare;
+        right++;
+      }
+    }
+    const wantBytes = offsets.length * ENTRY;
+    if (right === offsets.length && size === wantBytes) return undefined;
+    for (let from = right; from < offsets.length; from += 8192) {
       const count = Math.min(8192, offsets.length - from);
-      const buffer = Buffer.allocUnsafe(count * ENTRY);
-      for (let i = 0; i < count; i++) writeEntry(buffer, i * ENTRY, offsets[from + i]!);
-      idx.write(buffer, 0, buffer.length, (validEntries + from) * ENTRY);
-      changed = true;
+      for (let i = 0; i < count; i++) writeEntry(chunk, i * ENTRY, offsets[from + i]!);
+      writeFully(idx, chunk, 0, count * ENTRY, from * ENTRY);
     }
-    if (idx.size() !== wantBytes) {
-      idx.truncate(wantBytes);
-      changed = true;
-    }
-    return changed;
+    if (idx.size() !== wantBytes) idx.truncate(wantBytes);
+    return right;
   }
 
   /** Offset of event `cursor` according to the index, or `undefined` when the entry is absent. */
@@ -263,7 +349,7 @@ export class FileEventBackend implements EventBackend {
     return read === ENTRY ? readEntryAt(this.#entry, 0) : undefined;
   }
 
-  /** True when index entry `cursor` points at the start of the line of event `cursor`. */
+  /** True when index entry `cursor` points at the start of a line that begins as event `cursor`. */
   #entryIsSound(log: EventFileHandle, idx: EventFileHandle, cursor: number, logSize: number): boolean {
     const offset = this.#entryOf(idx, cursor);
     if (offset === undefined || offset >= logSize) return false;
@@ -275,10 +361,11 @@ export class FileEventBackend implements EventBackend {
   }
 
   /**
-   * Scans a log from its last sound index entry to its end. Entries are written in order, so
-   * sound ones form a prefix: the last one is found by binary search, in O(log n) reads.
+   * Where a log ends, for readers: scans from the last index entry that points at its event
+   * (found by binary search, O(log n) reads) to the end. Damage in that stretch is reported;
+   * a writer's recovery checks the whole log.
    */
-  #inspect(log: EventFileHandle, idx: EventFileHandle | undefined, logSize: number, collect: boolean): Inspection {
+  #inspect(log: EventFileHandle, idx: EventFileHandle | undefined, logSize: number): Scan {
     const indexEntries = idx ? Math.floor(idx.size() / ENTRY) : 0;
     let valid = 0;
     if (idx && indexEntries > 0) {
@@ -294,44 +381,78 @@ export class FileEventBackend implements EventBackend {
         valid = low;
       }
     }
-    const result = this.#scanFrom(log, valid, valid ? this.#entryOf(idx!, valid)! : 0, collect);
-    // The indexed line looked right but did not parse: fall back to a scan from the start.
-    const scanned = valid > 0 && result.lastCursor === 0 ? this.#scanFrom(log, 0, 0, collect) : result;
-    return { indexEntries, ...scanned };
+    if (valid === 0) return this.#scan(log, 0, 1, false);
+    const scan = this.#scan(log, this.#entryOf(idx!, valid)!, valid, false);
+    // The indexed line was torn by a crash (its entry outlived it): look from the start.
+    return scan.lastCursor < valid && scan.damage === undefined ? this.#scan(log, 0, 1, false) : scan;
   }
 
-  #scanFrom(log: EventFileHandle, valid: number, start: number, collect: boolean): Omit<Inspection, 'indexEntries'> {
+  /**
+   * Checks the lines from byte `start` (where event `expect` must begin) to the end: each must be
+   * the next intact event (cursor, JSON, checksum). Lines with a checksum are checked without
+   * being parsed; only the last good one is, for its type.
+   */
+  #scan(log: EventFileHandle, start: number, expect: number, collect: boolean): Scan {
     const scanner = new LineScanner(log, start, { firstChunk: 64 * 1024, maxLineBytes: this.#options.maxLineBytes });
     const offsets: number[] = [];
-    let expect = valid || 1;
-    let lastCursor = 0;
-    let lastType: string | undefined;
+    let lastCursor = expect - 1;
+    let lastLength = -1;
     let goodEnd = start;
-    let corruption: string | undefined;
-    let text = scanner.next();
-    for (; text !== undefined; text = scanner.next()) {
-      const line = parseLine(text);
-      if (line === undefined || line.cursor !== expect) break;
-      if (collect && line.cursor > valid) offsets.push(scanner.lineStart);
-      lastCursor = line.cursor;
-      lastType = line.type;
+    let damage: Scan['damage'];
+    for (let bytes = scanner.nextBytes(); bytes !== undefined; bytes = scanner.nextBytes()) {
+      const sound = isSoundLine(bytes, expect) ?? decodeLine(bytes)?.cursor === expect;
+      if (!sound) {
+        const reason = this.#judge(scanner, bytes, expect);
+        if (reason !== undefined) damage = { at: scanner.lineStart, reason };
+        break;
+      }
+      if (collect) offsets.push(scanner.lineStart);
+      lastCursor = expect++;
       goodEnd = scanner.lineEnd;
-      expect++;
+      // Kept for its type (the scanner's view does not outlive the next line): a copy, no allocation.
+      if (this.#lastLine.length < bytes.length) this.#lastLine = Buffer.allocUnsafe(bytes.length * 2);
+      lastLength = bytes.copy(this.#lastLine);
     }
-    if (scanner.overlong === 'complete') {
-      corruption = `the line at byte ${goodEnd} is longer than ${this.#options.maxLineBytes} bytes; open the log with a larger maxEventBytes to read it`;
-    } else if (text !== undefined) {
-      // A bad line. A torn tail has nothing after it; an event after it means real damage.
-      const badAt = scanner.lineStart;
-      for (let later = scanner.next(); later !== undefined; later = scanner.next()) {
-        const line = parseLine(later);
-        if (line !== undefined && line.cursor > lastCursor) {
-          corruption = `the line at byte ${badAt} is not event ${expect}, but event ${line.cursor} follows at byte ${scanner.lineStart}`;
-          break;
-        }
+    if (damage === undefined && scanner.overlong === 'complete') {
+      damage = { at: goodEnd, reason: this.#overlong(goodEnd), overlong: true };
+    }
+    const lastType = lastLength >= 0 ? decodeLine(this.#lastLine.subarray(0, lastLength))?.type : undefined;
+    if (this.#lastLine.length > 64 * 1024) this.#lastLine = Buffer.allocUnsafe(1024);
+    return { lastCursor, lastType, goodEnd, offsets, damage };
+  }
+
+  #overlong(at: number): string {
+    return `the line at byte ${at} is longer than ${this.#options.maxLineBytes} bytes; open the log with a larger maxEventBytes to read it`;
+  }
+
+  /**
+   * Judges a complete line that is not intact event `expect` (the scanner just returned it):
+   * `undefined` when it starts a torn tail — the zero fill of a write a crash interrupted, with
+   * no event after it — else what is wrong, naming its byte offset. Consumes the scanner.
+   */
+  #judge(scanner: LineScanner, bytes: Buffer, expect: number): string | undefined {
+    const at = scanner.lineStart;
+    if (!startsWithNul(bytes)) {
+      const line = decodeLine(bytes);
+      const what =
+        line === undefined
+          ? 'it is not an intact event (not JSON, or its checksum does not match)'
+          : `it holds event ${line.cursor}`;
+      return `the line at byte ${at} should be event ${expect}, but ${what}`;
+    }
+    // Zeros in place of lines and their newlines can run straight into a line that is intact.
+    const zerosEnd = bytes.lastIndexOf(0) + 1;
+    const after = decodeLine(bytes.subarray(zerosEnd));
+    if (after !== undefined) {
+      return `the line at byte ${at} is zeros (data a crash lost), but event ${after.cursor} follows at byte ${at + zerosEnd}`;
+    }
+    for (let later = scanner.nextBytes(); later !== undefined; later = scanner.nextBytes()) {
+      const line = decodeLine(later);
+      if (line !== undefined) {
+        return `the line at byte ${at} is zeros (data a crash lost), but event ${line.cursor} follows at byte ${scanner.lineStart}`;
       }
     }
-    return { validEntries: valid, lastCursor, lastType, goodEnd, offsets, corruption };
+    return scanner.overlong === 'complete' ? this.#overlong(at) : undefined;
   }
 
   write(runId: string, events: readonly PreparedEvent[], sync: boolean): void {
@@ -350,12 +471,16 @@ export class FileEventBackend implements EventBackend {
   async writeAsync(runId: string, events: readonly PreparedEvent[]): Promise<void> {
     const run = this.#writable(runId);
     const used = this.#put(run, events);
+    run.syncing++;
     try {
       await (run.log.datasyncAsync ? run.log.datasyncAsync() : run.log.datasync());
     } catch (error) {
       throw this.#cutBack(run, error);
+    } finally {
+      run.syncing--;
     }
     this.#advance(run, events, used, true);
+    this.#capOpenFiles();
   }
 
   #writable(runId: string): OpenRun {
@@ -365,9 +490,76 @@ export class FileEventBackend implements EventBackend {
     }
     if (run.lock.compromised) {
       run.needsRecovery = true;
-      throw new LockError(run.log.file, 'the writer lock was lost (taken over or removed); reopen the log to append');
+      throw new LockError(
+        this.logFile(runId),
+        'the writer lock was lost (taken over or removed); reopen the log to append',
+      );
+    }
+    return this.#handlesOf(run);
+  }
+
+  /**
+   * The run with its files open: marks it most recently used, and reopens its files (still under
+   * its lock) when the cap closed them. A log shorter than what this process wrote to it was
+   * changed behind the lock: the run is re-read from disk before the next write.
+   */
+  #handlesOf(run: OpenRun): OpenRun {
+    if (run.open) {
+      // Most recently used goes last; skip the Map churn when it already is.
+      if (this.#openFiles.size > 1) {
+        this.#openFiles.delete(run.runId);
+        this.#openFiles.set(run.runId, run);
+      }
+      return run;
+    }
+    const file = this.logFile(run.runId);
+    let log: EventFileHandle | undefined;
+    let changed = false;
+    try {
+      log = this.#io.open(file, 'write')!;
+      run.idx = this.#io.open(this.indexFile(run.runId), 'write')!;
+      run.log = log;
+      changed = !run.needsRecovery && log.size() < run.end;
+    } catch (error) {
+      try {
+        log?.close();
+      } catch {}
+      throw ioError(log ? this.indexFile(run.runId) : file, 'reopening', error);
+    }
+    run.open = true;
+    this.#openFiles.set(run.runId, run);
+    this.#capOpenFiles();
+    if (changed) {
+      run.needsRecovery = true;
+      throw new StoreError(
+        'IO',
+        `${file} changed while this process held its writer lock; the next append re-reads it`,
+      );
     }
     return run;
+  }
+
+  /** Closes the files of the least recently used runs beyond the cap (never one whose fsync is in flight). */
+  #capOpenFiles(): void {
+    if (this.#openFiles.size <= this.#maxOpenRuns) return;
+    for (const run of this.#openFiles.values()) {
+      if (this.#openFiles.size <= this.#maxOpenRuns) return;
+      if (run.syncing > 0) continue;
+      this.#closeFiles(run);
+    }
+  }
+
+  /** Closes a run's two files, its index entries written first. Its lock stays held. */
+  #closeFiles(run: OpenRun): void {
+    if (!run.open) return;
+    this.#flushIndex(run);
+    run.open = false;
+    this.#openFiles.delete(run.runId);
+    for (const handle of [run.log, run.idx]) {
+      try {
+        handle.close();
+      } catch {}
+    }
   }
 
   /** Writes a batch after the run's end with one write; its index entries go to `run.batch`. Returns its bytes. */
@@ -380,20 +572,23 @@ export class FileEventBackend implements EventBackend {
     for (let i = 0; i < count; i++) {
       const event = events[i]!;
       const head = `{"cursor":${event.cursor}`;
-      const worst = head.length + event.tail.length * 3;
+      const worst = head.length + event.tail.length * 3 + CRC_SUFFIX_BYTES;
       if (buffer.length - used < worst) {
         const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, used + worst));
         buffer.copy(bigger, 0, 0, used);
         buffer = bigger;
       }
       writeEntry(index, i * ENTRY, run.end + used);
+      const start = used;
       used += buffer.write(head, used, 'latin1');
       used += buffer.write(event.tail, used, 'utf8');
+      // The tail ends with `}\n`: put the checksum of everything before the brace in its place.
+      used = sealLine(buffer, start, used - 2);
     }
     // Keep a grown scratch buffer for the next batch unless it is huge (a batch of large events).
     if (buffer.length <= 4 * 1024 * 1024) this.#scratch = buffer;
     try {
-      run.log.write(buffer, 0, used, run.end);
+      writeFully(run.log, buffer, 0, used, run.end);
     } catch (error) {
       throw this.#cutBack(run, error);
     }
@@ -438,12 +633,12 @@ export class FileEventBackend implements EventBackend {
 
   /** Writes the gathered index entries of a run with one write. */
   #flushIndex(run: OpenRun): void {
-    if (run.pendingCount === 0) return;
+    if (run.pendingCount === 0 || !run.open) return;
     const bytes = run.pendingCount * ENTRY;
     run.pendingCount = 0;
     if (run.indexStale) return;
     try {
-      run.idx.write(run.pending, 0, bytes, (run.pendingFirst - 1) * ENTRY);
+      writeFully(run.idx, run.pending, 0, bytes, (run.pendingFirst - 1) * ENTRY);
     } catch {
       // The events are durable in the log; the index is rebuilt from it on the next open.
       run.indexStale = true;
@@ -455,13 +650,8 @@ export class FileEventBackend implements EventBackend {
     const run = this.#runs.get(runId);
     if (run === undefined) return this.#closing.get(runId);
     this.#runs.delete(runId);
-    this.#flushIndex(run);
+    this.#closeFiles(run);
     const closing = (async () => {
-      for (const handle of [run.log, run.idx]) {
-        try {
-          handle.close();
-        } catch {}
-      }
       await run.lock.release().catch(() => {});
     })();
     this.#closing.set(runId, closing);
@@ -471,57 +661,72 @@ export class FileEventBackend implements EventBackend {
 
   *read(runId: string, after: number, limit: number): Iterable<AgentEvent> {
     if (limit <= 0) return;
-    const log = this.#openForRead(this.logFile(runId));
+    const file = this.logFile(runId);
+    const log = this.#openForRead(file);
     if (log === undefined) return;
     try {
-      let start = 0;
-      let expect = 1;
-      if (after > 0) {
-        const located = this.#locate(runId, after);
-        if (located !== undefined) [start, expect] = located;
-      }
-      // Reading must start at or before event after+1, or events would be skipped.
-      if (expect > after + 1) [start, expect] = [0, 1];
-      let scanner = new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
-      let yielded = 0;
-      let first = start > 0;
-      for (;;) {
-        const text = scanner.next();
-        const line = text === undefined ? undefined : parseLine(text);
-        if (line === undefined || line.cursor !== expect) {
-          if (scanner.overlong === 'complete') {
-            throw new CorruptStoreError(
-              log.file,
-              `event ${expect} is longer than ${this.#options.maxLineBytes} bytes; open the log with a larger maxEventBytes to read it`,
-            );
-          }
-          if (!first) return; // the end of what is complete (a torn or in-progress write)
-          // The index pointed at the wrong place: scan from the start instead.
-          scanner = new LineScanner(log, 0, { maxLineBytes: this.#options.maxLineBytes });
-          expect = 1;
-          first = false;
-          continue;
-        }
-        first = false;
-        expect++;
-        if (line.cursor <= after) continue;
-        yield { runId, cursor: line.cursor, type: line.type, at: line.at, payload: line.payload };
-        if (++yielded >= limit) return;
-      }
+      yield* this.#readLog(runId, log, after, limit);
+    } catch (error) {
+      throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
       log.close();
     }
+  }
+
+  /**
+   * Events after `after`, exactly: each line must be the next intact event. An index entry is
+   * trusted only once the line it points at is the event it names; otherwise the log is read
+   * from its start. A damaged line fails the read (CorruptStoreError) instead of ending it early.
+   */
+  *#readLog(runId: string, log: EventFileHandle, after: number, limit: number): Generator<AgentEvent> {
+    let [start, expect] = (after > 0 && this.#locate(runId, after)) || [0, 1];
+    // Reading must start at or before event after+1, or events would be skipped.
+    if (expect > after + 1) [start, expect] = [0, 1];
+    let scanner = new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
+    let bytes = scanner.nextBytes();
+    if (start > 0 || expect !== 1) {
+      const first = bytes && decodeLine(bytes);
+      if (first?.cursor !== expect || (start > 0 && !this.#followsNewline(log, start))) {
+        [start, expect] = [0, 1];
+        scanner = new LineScanner(log, 0, { maxLineBytes: this.#options.maxLineBytes });
+        bytes = scanner.nextBytes();
+      }
+    }
+    let yielded = 0;
+    for (; bytes !== undefined; bytes = scanner.nextBytes()) {
+      // Lines before the first wanted one are only checked, unparsed when they carry a checksum.
+      if (expect <= after && isSoundLine(bytes, expect) === true) {
+        expect++;
+        continue;
+      }
+      const line = decodeLine(bytes);
+      if (line === undefined || line.cursor !== expect) {
+        const reason = this.#judge(scanner, bytes, expect);
+        if (reason !== undefined) throw corruptLog(log.file, reason);
+        return; // the zero fill of a torn write: the end of what is complete
+      }
+      expect++;
+      if (line.cursor <= after) continue;
+      yield { runId, cursor: line.cursor, type: line.type, at: line.at, payload: line.payload };
+      if (++yielded >= limit) return;
+    }
+    if (scanner.overlong === 'complete') throw corruptLog(log.file, this.#overlong(scanner.lineEnd));
+  }
+
+  /** Whether byte `offset` of a log starts a line. */
+  #followsNewline(log: EventFileHandle, offset: number): boolean {
+    return log.read(this.#head, 0, 1, offset - 1) === 1 && this.#head[0] === 0x0a;
   }
 
   #openForRead(file: string): EventFileHandle | undefined {
     try {
       return this.#io.open(file, 'read');
     } catch (error) {
-      throw new StoreIOError(file, 'reading', error);
+      throw ioError(file, 'reading', error);
     }
   }
 
-  /** Where to start reading for events after `after`: [byte offset, cursor of the line there]. */
+  /** Where to start reading for events after `after`: [byte offset, cursor the line there should hold]. */
   #locate(runId: string, after: number): [number, number] | undefined {
     const open = this.#runs.get(runId);
     if (open && !open.indexStale && open.pendingCount > 0 && after + 1 >= open.pendingFirst) {
@@ -529,32 +734,38 @@ export class FileEventBackend implements EventBackend {
       const cursor = Math.min(after + 1, open.pendingFirst + open.pendingCount - 1);
       return [readEntryAt(open.pending, (cursor - open.pendingFirst) * ENTRY), cursor];
     }
-    const idx = open && !open.indexStale ? open.idx : this.#openForRead(this.indexFile(runId));
+    const borrowed = open?.open === true && !open.indexStale;
+    const idx = borrowed ? open.idx : this.#openForRead(this.indexFile(runId));
     if (idx === undefined) return undefined;
     try {
       const exact = this.#entryOf(idx, after + 1);
-      // A garbage entry can hold any 64-bit value; the scan after it notices any other wrong one.
+      // A garbage entry can hold any 64-bit value; the line it points at is checked before use.
       if (exact !== undefined) return exact <= Number.MAX_SAFE_INTEGER ? [exact, after + 1] : undefined;
-      // The index is short (a writer in another process indexes after appending): scan from its
+      // The index is short (a writer in another process indexes after appending): start from its
       // end. Never from past `after`: the writer may have extended it since the lookup above.
       const from = Math.min(Math.floor(idx.size() / ENTRY), after);
       if (from === 0) return undefined;
       const start = this.#entryOf(idx, from);
       return start === undefined || start > Number.MAX_SAFE_INTEGER ? undefined : [start, from];
     } finally {
-      if (idx !== open?.idx) idx.close();
+      if (!borrowed) idx.close();
     }
   }
 
   tail(runId: string): RunTail | undefined {
     const open = this.#runs.get(runId);
     if (open && !open.needsRecovery) return { lastCursor: open.lastCursor, lastType: open.lastType };
-    const log = this.#openForRead(this.logFile(runId));
+    const file = this.logFile(runId);
+    const log = this.#openForRead(file);
     if (log === undefined) return undefined;
-    const idx = this.#openForRead(this.indexFile(runId));
+    let idx: EventFileHandle | undefined;
     try {
-      const inspection = this.#inspect(log, idx, log.size(), false);
-      return { lastCursor: inspection.lastCursor, lastType: inspection.lastType };
+      idx = this.#openForRead(this.indexFile(runId));
+      const scan = this.#inspect(log, idx, log.size());
+      if (scan.damage !== undefined) throw corruptLog(file, scan.damage.reason);
+      return { lastCursor: scan.lastCursor, lastType: scan.lastType };
+    } catch (error) {
+      throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
       log.close();
       idx?.close();
@@ -671,33 +882,59 @@ export class FileEventBackend implements EventBackend {
       if (log === undefined) return { ...report, exists: false };
       idx = repair ? this.#io.open(this.indexFile(runId), 'write') : this.#openForRead(this.indexFile(runId));
       const size = log.size();
-      const scan = this.#scanFrom(log, 0, 0, true);
+      const scan = this.#scan(log, 0, 1, true);
       report.events = scan.lastCursor;
       report.lastCursor = scan.lastCursor;
       report.sealed = scan.lastType !== undefined && this.#options.terminalTypes.has(scan.lastType);
       report.logBytes = size;
-      report.tornTailBytes = scan.corruption === undefined ? size - scan.goodEnd : 0;
-      report.corruption = scan.corruption;
+      report.tornTailBytes = scan.damage === undefined ? size - scan.goodEnd : 0;
+      report.corruption = scan.damage?.reason;
       report.indexProblems = this.#indexProblems(idx, scan.offsets);
-      report.ok = report.tornTailBytes === 0 && report.indexProblems.length === 0 && scan.corruption === undefined;
-      if (repair && !report.ok && scan.corruption === undefined) {
-        if (report.tornTailBytes > 0) {
-          log.truncate(scan.goodEnd);
+      report.ok = report.tornTailBytes === 0 && report.indexProblems.length === 0 && scan.damage === undefined;
+      if (repair && !report.ok) {
+        // Nothing is removed that is not first kept, intact, next to the log.
+        // An event longer than this instance reads is not damage: it is left for a larger maxEventBytes.
+        const cutAt = scan.damage?.overlong ? size : (scan.damage?.at ?? scan.goodEnd);
+        if (cutAt < size) {
+          report.movedAside = { file: this.#moveAside(log, cutAt, size), fromByte: cutAt, bytes: size - cutAt };
+          log.truncate(cutAt);
           log.datasync();
         }
-        if (report.indexProblems.length > 0 && idx) {
-          this.#writeIndexTail(idx, { ...scan, indexEntries: 0, validEntries: 0 });
-        }
+        if (idx) this.#writeIndex(idx, scan.offsets);
         report.repaired = true;
       }
       return report;
     } catch (error) {
-      throw error instanceof StoreError ? error : new StoreIOError(file, repair ? 'repairing' : 'verifying', error);
+      throw ioError(file, repair ? 'repairing' : 'verifying', error, this.indexFile(runId));
     } finally {
       log?.close();
       idx?.close();
       await lock?.release().catch(() => {});
     }
+  }
+
+  /**
+   * Copies bytes `from…to` of a log into a new file `<log>.corrupt-<epoch ms>-<random>` (created
+   * exclusively, never through a link), durably, and returns its path.
+   */
+  #moveAside(log: EventFileHandle, from: number, to: number): string {
+    const target = `${log.file}.corrupt-${Date.now()}-${randomBytes(4).toString('hex')}`;
+    const copy = this.#io.open(target, 'create')!;
+    try {
+      const chunk = Buffer.allocUnsafe(Math.min(to - from, 1024 * 1024));
+      for (let at = from; at < to; ) {
+        const read = log.read(chunk, 0, Math.min(chunk.length, to - at), at);
+        if (read === 0)
+          throw Object.assign(new Error(`${log.file} ended at byte ${at} while it was copied`), { code: 'EIO' });
+        writeFully(copy, chunk, 0, read, at - from);
+        at += read;
+      }
+      copy.datasync();
+    } finally {
+      copy.close();
+    }
+    this.#io.syncDir(this.#dir);
+    return target;
   }
 
   /** Compares the index file with the offsets a full scan found. */

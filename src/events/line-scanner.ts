@@ -37,14 +37,22 @@ export class LineScanner {
 
   /** The next complete line without its newline, or `undefined` when only a partial line (or nothing) is left. */
   next(): string | undefined {
+    return this.nextBytes()?.toString('utf8');
+  }
+
+  /**
+   * The bytes of the next complete line without its newline (a view valid until the next call),
+   * or `undefined` when only a partial line (or nothing) is left.
+   */
+  nextBytes(): Buffer | undefined {
     for (;;) {
       const newline = this.#filled.indexOf(NEWLINE, this.#pos);
       if (newline !== -1) {
-        const text = this.#buffer.toString('utf8', this.#pos, newline);
+        const bytes = this.#buffer.subarray(this.#pos, newline);
         this.lineStart = this.#base + this.#pos;
         this.lineEnd = this.#base + newline + 1;
         this.#pos = newline + 1;
-        return text;
+        return bytes;
       }
       if (this.#eof || !this.#refill()) return undefined;
     }
@@ -118,7 +126,11 @@ export interface LogLine {
   payload: unknown;
 }
 
-/** Parses one log line; `undefined` for anything that is not an event object with a positive integer cursor. */
+/**
+ * Parses one line of text; `undefined` for anything that is not an event object with a positive
+ * integer cursor. The file backend checks lines with `decodeLine` (line-format.ts) instead, which
+ * also checks their checksum.
+ */
 export function parseLine(text: string): LogLine | undefined {
   let value: unknown;
   try {

@@ -36,7 +36,7 @@ function faultyIO(plan: FaultPlan): EventLogIO {
             if (plan.partial) real.write(buffer, offset, Math.ceil(length / 2), position);
             throw fail('ENOSPC');
           }
-          real.write(buffer, offset, length, position);
+          return real.write(buffer, offset, length, position);
         },
         datasync() {
           if (plan.step === 'datasync' && applies(file)) throw fail('EIO');
@@ -251,7 +251,7 @@ function countingIO(synced: string[]): EventLogIO {
         read: (buffer, offset, length, position) => real.read(buffer, offset, length, position),
         write(buffer, offset, length, position) {
           writes.push(path.basename(file));
-          real.write(buffer, offset, length, position);
+          return real.write(buffer, offset, length, position);
         },
         datasync() {
           synced.push(path.basename(file));

@@ -21,14 +21,15 @@ function indexEntries(file: string): number[] {
 }
 
 describe('AgentEventLog files', () => {
-  it('writes one human-readable JSON line per event, cursor first', async () => {
+  it('writes one human-readable JSON line per event, cursor first, the CRC-32 of the rest of the line last', async () => {
     const dir = tempDir();
     const log = new AgentEventLog({ dir, clock: () => 5 });
     await log.append('run-1', { type: 'progress', payload: { step: 'é' } });
     await log.append('run-1', { type: 'end' });
     await log.close();
     expect(fs.readFileSync(path.join(dir, 'run-1.ndjson'), 'utf8')).toBe(
-      '{"cursor":1,"type":"progress","at":5,"payload":{"step":"é"}}\n{"cursor":2,"type":"end","at":5,"payload":null}\n',
+      '{"cursor":1,"type":"progress","at":5,"payload":{"step":"é"},"crc":"6e49b185"}\n' +
+        '{"cursor":2,"type":"end","at":5,"payload":null,"crc":"2ee48bc3"}\n',
     );
   });
 

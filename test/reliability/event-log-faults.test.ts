@@ -2,9 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type AgentEvent, AgentEventLog } from '../../src/events/index.js';
+import { CorruptStoreError } from '../../src/storage/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { describeOutcomes, type FaultCase, type FaultOutcome, sweepFaults } from './fault-sweep.js';
-import { FaultyEventLogIO } from './faulty-event-io.js';
+import { FaultyEventLogIO, SILENT_FAULTS, type SilentFault } from './faulty-event-io.js';
+import type { FaultKind } from './faulty-io.js';
 
 const T0 = 1_700_000_000_000;
 const clock = () => T0;
@@ -177,3 +179,112 @@ describe('AgentEventLog after a crash between appending and indexing', () => {
     await reopened.close();
   });
 });
+
+/** The appends the silent-fault sweeps run against three existing events: one alone, then a group of three. */
+const silentCases: [string, (log: AgentEventLog) => Promise<unknown>][] = [
+  ['one append', (log) => log.append('r1', { type: 'progress', payload: { step: 4, text: 'x'.repeat(40) } })],
+  [
+    'a group commit of three appends',
+    (log) => Promise.all([4, 5, 6].map((step) => log.append('r1', { type: 'progress', payload: { step } }))),
+  ],
+];
+
+/** Indexes of the write calls an operation makes (on a clean root), for sweeps that only concern writes. */
+async function writeSteps(run: (log: AgentEventLog) => Promise<unknown>): Promise<number[]> {
+  const root = tempDir('agent-stores-fault-');
+  await eventCase(threeEvents, run).prepare(root);
+  const io = new FaultyEventLogIO();
+  const log = openLog(root, io);
+  await log.read('r1')[Symbol.asyncIterator]().next();
+  const mark = io.count;
+  await run(log);
+  await log.close();
+  return io.calls.flatMap((call, i) => (i >= mark && call.step.endsWith('.write') ? [i - mark] : []));
+}
+
+describe('AgentEventLog on a disk that fills (a short write, then ENOSPC) or takes writes short', () => {
+  it.each(silentCases)(
+    '%s: ENOSPC at any step is refused whole, typed IO, and the log keeps whole events only',
+    async (_what, run) => {
+      const outcomes = await sweepFaults(eventCase(threeEvents, run), () => ['ENOSPC']);
+      expect(
+        outcomes.filter((o) => o.result === 'not-reached'),
+        describeOutcomes(outcomes),
+      ).toEqual([]);
+      expect(
+        outcomes.filter((o) => o.result !== 'absorbed' && o.errorCode !== 'IO'),
+        describeOutcomes(outcomes),
+      ).toEqual([]);
+      expect(outcomes.filter((o) => o.step === 'log.write').map((o) => o.result)).toEqual(['unchanged']);
+    },
+  );
+
+  it.each(silentCases)(
+    '%s: a short write count at any write is completed, and acknowledged only once whole',
+    async (_what, run) => {
+      const writes = new Set(await writeSteps(run));
+      expect(writes.size).toBeGreaterThan(0);
+      const outcomes = await sweepFaults(eventCase(threeEvents, run), (index) =>
+        writes.has(index) ? (['short'] as unknown as FaultKind[]) : [],
+      );
+      expect(
+        outcomes.map((o) => o.result),
+        describeOutcomes(outcomes),
+      ).toEqual([...writes].map(() => 'absorbed'));
+    },
+  );
+});
+
+describe('AgentEventLog when the disk silently stores zeros or a flipped bit', () => {
+  const kinds = SILENT_FAULTS.filter((kind) => kind !== 'short');
+  for (const [what, run] of silentCases) {
+    it.each(kinds)(
+      `${what}: %s in any write is read back exactly or refused loudly, never as other events`,
+      async (kind) => {
+        const writes = await writeSteps(run);
+        const after = await expectedAfter(run);
+        for (const index of writes) {
+          const root = tempDir('agent-stores-fault-');
+          await eventCase(threeEvents, run).prepare(root);
+          const io = new FaultyEventLogIO();
+          const log = openLog(root, io);
+          await log.read('r1')[Symbol.asyncIterator]().next();
+          io.failAt(index, kind as SilentFault);
+          // The disk said yes: the appends are acknowledged.
+          await run(log);
+          expect(io.fired, `${kind} at write ${index}`).toHaveLength(1);
+          await log.close();
+          const where = `${kind} at write ${index} (${io.fired[0]!.step})`;
+
+          const fresh = openLog(root, new FaultyEventLogIO());
+          const seen = await collect(fresh.read('r1')).catch((error: unknown) => error);
+          if (seen instanceof Error) {
+            expect(seen, where).toBeInstanceOf(CorruptStoreError);
+            expect(io.fired[0]!.step, `${where}: only damage to the log may fail a read`).toBe('log.write');
+            // Nothing is cut and no cursor is given out again.
+            const bytes = fs.readFileSync(path.join(dirOf(root), 'r1.ndjson'));
+            await expect(fresh.append('r1', { type: 'probe' }), where).rejects.toBeInstanceOf(CorruptStoreError);
+            expect(fs.readFileSync(path.join(dirOf(root), 'r1.ndjson')), where).toEqual(bytes);
+          } else {
+            expect(seen, `${where}: read back as other events`).toEqual(after);
+            expect(await fresh.lastCursor('r1'), where).toBe(after.length);
+          }
+          await fresh.close();
+        }
+      },
+    );
+  }
+});
+
+/** The events a clean run of `run` leaves. */
+async function expectedAfter(run: (log: AgentEventLog) => Promise<unknown>): Promise<AgentEvent[]> {
+  const root = tempDir('agent-stores-fault-');
+  await eventCase(threeEvents, run).prepare(root);
+  const log = openLog(root, new FaultyEventLogIO());
+  await run(log);
+  await log.close();
+  const fresh = openLog(root, new FaultyEventLogIO());
+  const events = await collect(fresh.read('r1'));
+  await fresh.close();
+  return events;
+}

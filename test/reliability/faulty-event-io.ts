@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { writeFully } from '../../src/events/event-log-io.js';
 import type { EventFileHandle, EventLogIO } from '../../src/events/index.js';
 import { nodeEventLogIO } from '../../src/testing.js';
 import { errnoError, type FaultInjector, type FaultKind, type IOCall, SimulatedCrash } from './faulty-io.js';
@@ -11,6 +12,19 @@ function role(file: string): string {
 }
 
 /**
+ * What a disk does to a write besides failing it, silently: `short` takes part of the bytes and
+ * says so (the caller must write the rest), `zero` stores a range of them as zeros (a block lost
+ * in a crash reads back as zeros), `flip` changes one bit of them (bit rot, a bad cable). The
+ * write reports success in each case.
+ */
+export type SilentFault = 'short' | 'zero' | 'flip';
+
+export const SILENT_FAULTS: readonly SilentFault[] = ['short', 'zero', 'flip'];
+
+/** A fault this seam can inject. */
+export type EventFaultKind = FaultKind | SilentFault;
+
+/**
  * An {@link EventLogIO} that forwards to the real one, records every call (of the seam and of
  * the file handles it opened, named like `log.write`, `idx.write`, `log.datasync`) and fails the
  * n-th call from now when armed.
@@ -18,11 +32,13 @@ function role(file: string): string {
  * A `crash` is a process dying: a `write` it hits puts the first half of its bytes on disk (a torn
  * line) and throws, and every later call fails too until {@link FaultyEventLogIO.heal}, so the
  * code cannot clean up after itself as it could after an errno. What is left is what a reopened
- * log must repair.
+ * log must repair. `ENOSPC` on a write behaves as a kernel does when the disk fills: the write
+ * takes what fits and returns that short count, and the next write to the file fails with ENOSPC.
+ * The {@link SilentFault}s change what a write stores without an error.
  */
 export class FaultyEventLogIO implements EventLogIO, FaultInjector {
   readonly #inner: EventLogIO;
-  readonly #armed: { at: number; kind: FaultKind }[] = [];
+  readonly #armed: { at: number; kind: EventFaultKind }[] = [];
   #dead = false;
   readonly calls: IOCall[] = [];
   readonly fired: (IOCall & { kind: FaultKind })[] = [];
@@ -35,7 +51,7 @@ export class FaultyEventLogIO implements EventLogIO, FaultInjector {
     return this.calls.length;
   }
 
-  failAt(offset: number, kind: FaultKind): this {
+  failAt(offset: number, kind: EventFaultKind): this {
     this.#armed.push({ at: this.calls.length + offset, kind });
     return this;
   }
@@ -47,7 +63,7 @@ export class FaultyEventLogIO implements EventLogIO, FaultInjector {
   }
 
   /** Records the call; returns the fault to inject, if any. */
-  enter(step: string, file: string): FaultKind | undefined {
+  enter(step: string, file: string): EventFaultKind | undefined {
     const seq = this.calls.length;
     this.calls.push({ step, file });
     if (this.#dead) throw new SimulatedCrash(`${step} (after the crash)`, file);
@@ -55,12 +71,13 @@ export class FaultyEventLogIO implements EventLogIO, FaultInjector {
     if (index < 0) return undefined;
     const kind = this.#armed[index]!.kind;
     this.#armed.splice(index, 1);
-    this.fired.push({ step, file, kind });
+    // The sweep only counts what fired; a silent fault is recorded under its own name.
+    this.fired.push({ step, file, kind: kind as FaultKind });
     if (kind === 'crash') this.#dead = true;
     return kind;
   }
 
-  fail(kind: FaultKind, step: string, file: string): never {
+  fail(kind: EventFaultKind, step: string, file: string): never {
     if (kind === 'crash') throw new SimulatedCrash(step, file);
     throw errnoError(kind, step, file);
   }
@@ -70,7 +87,7 @@ export class FaultyEventLogIO implements EventLogIO, FaultInjector {
     if (fault) this.fail(fault, step, file);
   }
 
-  open(file: string, mode: 'read' | 'write'): EventFileHandle | undefined {
+  open(file: string, mode: 'read' | 'write' | 'create'): EventFileHandle | undefined {
     this.#guard(`open-${mode}`, file);
     const handle = this.#inner.open(file, mode);
     return handle && new FaultyHandle(handle, this);
@@ -103,6 +120,9 @@ export class FaultyEventLogIO implements EventLogIO, FaultInjector {
 }
 
 class FaultyHandle implements EventFileHandle {
+  /** The disk filled during a write: the next write fails with ENOSPC. */
+  #full = false;
+
   constructor(
     readonly inner: EventFileHandle,
     readonly io: FaultyEventLogIO,
@@ -128,16 +148,28 @@ class FaultyHandle implements EventFileHandle {
     return this.inner.read(buffer, offset, length, position);
   }
 
-  write(buffer: Buffer, offset: number, length: number, position: number): void {
+  write(buffer: Buffer, offset: number, length: number, position: number): number {
     const step = `${role(this.inner.file)}.write`;
     const fault = this.io.enter(step, this.inner.file);
-    if (fault === 'crash' || fault === 'ENOSPC') {
-      // A crash tears the write; a full disk takes what fits. Either way part of it is there.
-      const half = Math.floor(length / 2);
-      if (half > 0) this.inner.write(buffer, offset, half, position);
+    const half = Math.floor(length / 2);
+    if (this.#full && fault === undefined) {
+      this.#full = false;
+      this.io.fail('ENOSPC', step, this.inner.file);
     }
-    if (fault) this.io.fail(fault, step, this.inner.file);
-    this.inner.write(buffer, offset, length, position);
+    if ((fault === 'ENOSPC' || fault === 'short') && half > 0) {
+      // A disk that fills takes what fits and says how much; ENOSPC comes with the next write.
+      if (fault === 'ENOSPC') this.#full = true;
+      return writeAll(this.inner, buffer, offset, half, position);
+    }
+    if (fault === 'crash' && half > 0) writeAll(this.inner, buffer, offset, half, position);
+    if (fault === 'zero' || fault === 'flip') {
+      const stored = Buffer.from(buffer.subarray(offset, offset + length));
+      if (fault === 'zero') stored.fill(0, Math.floor(length / 4), Math.max(half, Math.floor(length / 4) + 1));
+      else stored[half]! ^= 0x10;
+      return writeAll(this.inner, stored, 0, length, position);
+    }
+    if (fault && fault !== 'short') this.io.fail(fault, step, this.inner.file);
+    return writeAll(this.inner, buffer, offset, length, position);
   }
 
   datasync(): void {
@@ -155,4 +187,10 @@ class FaultyHandle implements EventFileHandle {
     // dead process closes nothing: the descriptor would be released by the kernel anyway.
     this.inner.close();
   }
+}
+
+/** Writes every byte through the real handle (which may itself write short) and returns the count. */
+function writeAll(handle: EventFileHandle, buffer: Buffer, offset: number, length: number, position: number): number {
+  writeFully(handle, buffer, offset, length, position);
+  return length;
 }

@@ -43,14 +43,17 @@ function runFiles(root: string): [string, string][] {
 /** `agent-stores verify`: check every event log and JSON file; repair what can be repaired safely. */
 export const verify: CliCommand = {
   name: 'verify',
-  summary: 'check every event log and JSON file; --repair fixes torn tails and indexes',
+  summary: 'check every event log and JSON file; --repair moves damage aside and rebuilds indexes',
   synopsis: 'verify [--repair] [--json]',
   description: [
     'Reads every file under the logs directory and reports what is wrong:',
-    '  - event logs: a torn last line (a crash mid-write), a stale or missing index, damage inside;',
+    '  - event logs: a torn last line (a crash mid-write), a stale or missing index, a damaged line',
+    '    (changed bytes, a checksum that does not match, a wrong cursor) with its byte offset;',
     '  - JSON stores: a file that cannot be parsed or fails its schema.',
-    'With --repair, torn tails are cut and indexes rebuilt from the logs (an acknowledged event is',
-    'never cut). Damaged JSON files and damage inside a log are left for a person to fix.',
+    'With --repair, what a log must lose is first copied, intact, to <runId>.ndjson.corrupt-<time>-<random>',
+    'next to it (a torn tail, or everything from the first damaged line on), then cut from the log;',
+    'indexes are rebuilt from the logs. Each move is printed. Events after a damaged line are in the',
+    'moved file only: new events take their cursors. Damaged JSON files are left for a person to fix.',
     'Exit code 1 when a problem remains (without --repair: when any was found).',
   ].join('\n'),
   options: {
@@ -58,7 +61,7 @@ export const verify: CliCommand = {
     json: { type: 'boolean', default: false },
   },
   optionHelp: [
-    ['--repair', 'cut torn tails and rebuild indexes'],
+    ['--repair', 'move torn tails and damaged lines aside, then cut them; rebuild indexes'],
     ['--json', 'one JSON line per file: {file, state, detail}'],
   ],
   positionals: [],
@@ -98,11 +101,17 @@ export const verify: CliCommand = {
           ...r.indexProblems.map((problem) => `index: ${problem}`),
           r.corruption ? `damaged: ${r.corruption}` : '',
         ].filter(Boolean);
+        const moved = r.movedAside
+          ? `; moved ${r.movedAside.bytes} bytes from byte ${r.movedAside.fromByte} to ${path.relative(ctx.root, r.movedAside.file)}`
+          : '';
         if (r.ok) report({ file, state: 'ok', detail: counts });
-        else if (r.repaired && !r.corruption)
-          report({ file, state: 'repaired', detail: `${issues.join('; ')} (${counts})` });
+        // Damage is repaired once it was moved aside (an overlong event is not: it needs a larger limit).
+        else if (r.repaired && (!r.corruption || r.movedAside))
+          report({ file, state: 'repaired', detail: `${issues.join('; ')}${moved} (now ${counts})` });
         else {
-          const advice = r.corruption ? 'fix the file by hand' : 'run verify --repair';
+          const advice = r.corruption
+            ? 'run verify --repair to move the damaged part aside, or fix the file by hand'
+            : 'run verify --repair';
           report({ file, state: 'problem', detail: `${issues.join('; ')}: ${advice}` });
         }
       } catch (error) {

@@ -1,0 +1,139 @@
+import { crc32 } from 'node:zlib';
+
+/**
+ * The line format of a run's log. One event per line, a JSON object a person can read with
+ * `tail -f` or `jq`:
+ *
+ * ```text
+ * {"cursor":7,"type":"progress","at":1700000000000,"payload":{"step":3},"crc":"0a1b2c3d"}
+ * ```
+ *
+ * `crc` is the CRC-32 (zlib's, as 8 lowercase hex digits) of the line's UTF-8 bytes before
+ * `,"crc":"` — from the opening brace through the end of the payload. It is always the last field,
+ * so it sits at a fixed distance from the line's end and is checked without parsing. Lines
+ * written before the checksum (`{"cursor","type","at","payload"}` only) still read; they are
+ * checked for their cursor and their JSON only.
+ */
+
+const NEWLINE = 0x0a;
+const CRC_HEAD = ',"crc":"';
+const CRC_HEAD_BYTES = Buffer.from(CRC_HEAD, 'latin1');
+/** `,"crc":"` + 8 hex digits + `"}`. */
+export const CRC_SUFFIX_BYTES = CRC_HEAD.length + 8 + 2;
+const HEX = '0123456789abcdef';
+const CURSOR_HEAD = '{"cursor":';
+const CURSOR_HEAD_BYTES = Buffer.from(CURSOR_HEAD, 'latin1');
+
+/** Whether `bytes[at…]` starts with `head` (byte by byte: cheaper than a string for a few bytes). */
+function startsAt(bytes: Buffer, at: number, head: Buffer): boolean {
+  for (let i = 0; i < head.length; i++) if (bytes[at + i] !== head[i]) return false;
+  return true;
+}
+
+/** The event fields of a log line. */
+export interface LogLine {
+  cursor: number;
+  type: string;
+  at: number;
+  payload: unknown;
+}
+
+/**
+ * Ends a line whose bytes `buffer[start…end)` hold `{"cursor":…,"payload":…` (without the closing
+ * brace): appends `,"crc":"<hex>"}\n`. Returns the new end.
+ */
+export function sealLine(buffer: Buffer, start: number, end: number): number {
+  let crc = crc32(buffer.subarray(start, end));
+  let at = end + buffer.write(CRC_HEAD, end, 'latin1') + 8;
+  for (let i = 1; i <= 8; i++) {
+    buffer[at - i] = HEX.charCodeAt(crc & 0xf);
+    crc >>>= 4;
+  }
+  buffer[at++] = 0x22; // "
+  buffer[at++] = 0x7d; // }
+  buffer[at++] = NEWLINE;
+  return at;
+}
+
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x61 && code <= 0x66) return code - 0x57;
+  return -1;
+}
+
+/**
+ * The stored checksum of a line (its bytes without the newline) and whether it matches:
+ * `undefined` when the line has no checksum suffix (a line written before it).
+ */
+function checksum(bytes: Buffer): boolean | undefined {
+  const length = bytes.length;
+  if (length < CRC_SUFFIX_BYTES + CURSOR_HEAD.length) return undefined;
+  const head = length - CRC_SUFFIX_BYTES;
+  if (bytes[length - 1] !== 0x7d || bytes[length - 2] !== 0x22) return undefined;
+  if (!startsAt(bytes, head, CRC_HEAD_BYTES)) return undefined;
+  let stored = 0;
+  for (let i = head + CRC_HEAD.length; i < length - 2; i++) {
+    const digit = hexValue(bytes[i]!);
+    if (digit < 0) return false;
+    stored = stored * 16 + digit;
+  }
+  return crc32(bytes.subarray(0, head)) === stored;
+}
+
+/**
+ * The cursor a line starts with (`{"cursor":<n>,`), without parsing the rest; `undefined` when
+ * it does not start like an event line.
+ */
+export function cursorOf(bytes: Buffer): number | undefined {
+  if (!startsAt(bytes, 0, CURSOR_HEAD_BYTES)) return undefined;
+  let value = 0;
+  let i = CURSOR_HEAD.length;
+  for (; i < bytes.length && i < CURSOR_HEAD.length + 16; i++) {
+    const code = bytes[i]!;
+    if (code < 0x30 || code > 0x39) break;
+    value = value * 10 + code - 0x30;
+  }
+  return i > CURSOR_HEAD.length && bytes[i] === 0x2c && value >= 1 ? value : undefined;
+}
+
+/**
+ * Whether a line (its bytes, no newline) is sound without parsing it: it starts with
+ * `{"cursor":<cursor>,` and its checksum matches. `undefined` for a line without a checksum
+ * (written before it), which only a parse can judge.
+ */
+export function isSoundLine(bytes: Buffer, cursor: number): boolean | undefined {
+  const sum = checksum(bytes);
+  if (sum === undefined) return undefined;
+  return sum && cursorOf(bytes) === cursor;
+}
+
+const LEGACY_KEYS = 4;
+
+/**
+ * Parses and checks one log line (its bytes, no newline): `undefined` for anything that is not an
+ * intact event — not JSON, no positive integer cursor, a checksum that does not match, or a
+ * damaged checksum field.
+ */
+export function decodeLine(bytes: Buffer): LogLine | undefined {
+  const sum = checksum(bytes);
+  if (sum === false) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const line = value as LogLine;
+  if (!Number.isSafeInteger(line.cursor) || line.cursor < 1 || typeof line.type !== 'string') return undefined;
+  if (typeof line.at !== 'number' || !('payload' in line)) return undefined;
+  // Without a valid checksum suffix the line must be one written before checksums: exactly the
+  // four fields. A line with a damaged `crc` field (or any other key) is not one.
+  if (sum === undefined && Object.keys(line).length !== LEGACY_KEYS) return undefined;
+  return line;
+}
+
+/** Whether a line is a crash's zero fill (data that never reached the disk) rather than a written line. */
+export function startsWithNul(bytes: Buffer): boolean {
+  return bytes.length > 0 && bytes[0] === 0;
+}
