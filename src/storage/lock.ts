@@ -78,10 +78,10 @@ function makeLockDir(dir: string): void {
   try {
     fs.mkdirSync(dir);
   } catch (error) {
-    if (
-      (error as NodeJS.ErrnoException).code === 'EEXIST' &&
-      !fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()
-    ) {
+    // Gone again by the time we look (its holder released it): a plain EEXIST, which
+    // proper-lockfile answers by trying again.
+    const found = (error as NodeJS.ErrnoException).code === 'EEXIST' && fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (found && !found.isDirectory()) {
       throw Object.assign(new Error(`ELOOP: not a lock directory (a symbolic link?), mkdir '${dir}'`), {
         code: 'ELOOP',
         syscall: 'mkdir',
