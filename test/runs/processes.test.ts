@@ -107,8 +107,8 @@ describe('AnalysisRunStore across processes', () => {
       await lineFrom(beater, (line) => line === 'beating');
       const outcome = lineFrom(beater, (line) => line.startsWith('{'));
       const done = await stores.runs.complete(runId, { round });
-      const last = JSON.parse(await outcome) as { n: number; updatedAt: number; code: string };
-      expect(last.code).toBe('ILLEGAL_TRANSITION');
+      const last = JSON.parse(await outcome) as { n: number; updatedAt: number; code: string; message: string };
+      expect(last).toMatchObject({ code: 'ILLEGAL_TRANSITION' });
       expect((done.heartbeatDetails as { n: number }).n).toBeGreaterThanOrEqual(last.n);
       expect(done.updatedAt).toBeGreaterThan(last.updatedAt);
       expect(await stores.runs.get(runId)).toEqual(done);
