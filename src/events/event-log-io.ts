@@ -13,7 +13,7 @@ export interface EventFileHandle {
   /**
    * Writes `buffer[offset…offset+length)` at `position` with one `pwrite` and returns how many
    * bytes it wrote: possibly fewer than asked (a short write, as a disk that is nearly full
-   * gives), never 0 for a non-empty buffer. Callers loop ({@link writeFully}).
+   * gives), never 0 for a non-empty buffer. Callers loop (`writeFully`).
    */
   write(buffer: Buffer, offset: number, length: number, position: number): number;
   /** Makes the written bytes and the file's size durable (`fdatasync`). */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
  * (open, read and write in place, replace) and its directory listings. A seam for fault-injection
  * tests, like `StorageIO`; production code uses {@link nodeRunFilesIO}. Each method is one system
  * call, as the kernel answers it: `write` may take fewer bytes than asked, or none (a full disk),
- * and the callers ({@link writeAll}, {@link replaceFile}) deal with it.
+ * and the callers (`writeAll`, `replaceFile` in this file) deal with it.
  *
  * Symbolic links: nothing here opens a file through one. `open` and `create` use `O_NOFOLLOW`
  * (a link is ELOOP), `create` is exclusive (`O_EXCL`: anything already at the name, a link
