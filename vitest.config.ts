@@ -14,6 +14,9 @@ const multiProcess = [
   'test/soak/**/*.test.ts',
   'test/**/processes.test.ts',
   'test/reliability/cross-process-read.test.ts',
+  // Each case starts the CLI or a README snippet (a server, for the SSE ones) as a child process.
+  'test/cli/cli.test.ts',
+  'test/demo/readme-snippets.test.ts',
 ];
 /** Model-based tests: random operation sequences against a store and a model of DESIGN.md. */
 const models = ['test/reliability/*-model.test.ts'];

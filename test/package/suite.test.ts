@@ -43,7 +43,8 @@ async function projectEnv(name: string): Promise<Record<string, string>> {
   return projects.find((p) => p.test.name === name)!.test.env;
 }
 
-const LONG = /multiprocess\/|soak\/|\/processes\.test\.ts$|cross-process-read\.test\.ts$/;
+const LONG =
+  /multiprocess\/|soak\/|\/processes\.test\.ts$|cross-process-read\.test\.ts$|cli\/cli\.test\.ts$|readme-snippets\.test\.ts$/;
 const MODEL = /reliability\/[\w-]+-model\.test\.ts$/;
 
 describe('the two test runs', () => {
