@@ -14,9 +14,9 @@ import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
 import { parseInput, toJsonText } from '../storage/validate.js';
-import { type CleanupHandle, CleanupTimer } from './CleanupTimer.js';
+import { type CleanupHandle, startCleanupTimer } from './CleanupTimer.js';
 import { FileRunBackend } from './FileRunBackend.js';
-import { type HeartbeatHandle, HeartbeatTimer } from './HeartbeatTimer.js';
+import { type HeartbeatHandle, startHeartbeatTimer } from './HeartbeatTimer.js';
 import { MemoryRunBackend } from './MemoryRunBackend.js';
 import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
 import type { RunEventSink } from './RunEventSink.js';
@@ -404,7 +404,7 @@ export class AnalysisRunStore {
     this.#open();
     assertValidId(runId, 'runId');
     const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
-    const timer: HeartbeatTimer = new HeartbeatTimer({
+    const timer: HeartbeatHandle = startHeartbeatTimer({
       beat: () => this.heartbeat(runId),
       intervalMs,
       onError,
@@ -430,7 +430,7 @@ export class AnalysisRunStore {
       options,
       'cleanup timer options',
     );
-    const timer: CleanupTimer = new CleanupTimer({
+    const timer: CleanupHandle = startCleanupTimer({
       pass: () => this.cleanup(staleAfterMs === undefined ? { retentionMs } : { retentionMs, staleAfterMs }),
       everyMs,
       onResult,

@@ -1,3 +1,4 @@
+import { PeriodicTask } from './PeriodicTask.js';
 import type { CleanupReport } from './schemas.js';
 
 /** What {@link AnalysisRunStore.startCleanup} returns. */
@@ -7,77 +8,23 @@ export interface CleanupHandle {
 }
 
 /**
- * Runs a cleanup pass at once and then every `everyMs` on an unref'd timer (it never keeps the
- * process alive), one pass at a time: a tick that finds the previous pass still running is
- * skipped rather than queued. Each report goes to `onResult`; a failed pass goes to `onError`, or
- * becomes a process warning when there is none — never an unhandled rejection — and the timer
- * goes on. A pass refused because the store was closed stops the timer quietly.
+ * Runs a cleanup pass at once and then every `everyMs`, as a {@link PeriodicTask}: each report
+ * goes to `onResult`; a failed pass goes to `onError` (or becomes a process warning) and the
+ * timer goes on.
  */
-export class CleanupTimer implements CleanupHandle {
-  readonly #pass: () => Promise<CleanupReport>;
-  readonly #onResult: ((report: CleanupReport) => void) | undefined;
-  readonly #onError: ((error: unknown) => void) | undefined;
-  readonly #onStop: () => void;
-  readonly #timer: NodeJS.Timeout;
-  #inFlight: Promise<void> | undefined;
-  #stopped = false;
-
-  constructor(options: {
-    pass: () => Promise<CleanupReport>;
-    everyMs: number;
-    onResult?: ((report: CleanupReport) => void) | undefined;
-    onError?: ((error: unknown) => void) | undefined;
-    onStop: () => void;
-  }) {
-    this.#pass = options.pass;
-    this.#onResult = options.onResult;
-    this.#onError = options.onError;
-    this.#onStop = options.onStop;
-    this.#timer = setInterval(() => this.#tick(), options.everyMs);
-    this.#timer.unref();
-    this.#tick();
-  }
-
-  async stop(): Promise<void> {
-    this.#halt();
-    await this.#inFlight;
-  }
-
-  #halt(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    this.#onStop();
-  }
-
-  #tick(): void {
-    if (this.#stopped || this.#inFlight) return;
-    this.#inFlight = this.#pass()
-      .then(
-        (report) => this.#onResult?.(report),
-        (error: unknown) => this.#report(error),
-      )
-      .catch((error: unknown) => this.#report(error)) // onResult threw
-      .finally(() => {
-        this.#inFlight = undefined;
-      });
-  }
-
-  #report(error: unknown): void {
-    if ((error as { code?: unknown } | undefined)?.code === 'CLOSED') {
-      this.#halt();
-      return;
-    }
-    if (this.#onError) {
-      try {
-        this.#onError(error);
-        return;
-      } catch (callbackError) {
-        error = callbackError;
-      }
-    }
-    process.emitWarning(`cleanup failed: ${(error as Error)?.message ?? String(error)}`, {
-      type: 'AgentStoresCleanupWarning',
-    });
-  }
+export function startCleanupTimer(options: {
+  pass: () => Promise<CleanupReport>;
+  everyMs: number;
+  onResult?: ((report: CleanupReport) => void) | undefined;
+  onError?: ((error: unknown) => void) | undefined;
+  onStop: () => void;
+}): PeriodicTask<CleanupReport> {
+  return new PeriodicTask({
+    task: options.pass,
+    everyMs: options.everyMs,
+    onResult: options.onResult,
+    onError: options.onError,
+    onStop: options.onStop,
+    warning: { what: 'cleanup', type: 'AgentStoresCleanupWarning' },
+  });
 }
