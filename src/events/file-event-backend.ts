@@ -7,7 +7,7 @@ import { acquireLock, type HeldLock, type LockOptions } from '../storage/lock.js
 import type { AgentEvent, EventLogVerifyReport, EventLogWarning } from './agent-event.js';
 import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventFileHandle, type EventLogIO, writeFully } from './event-log-io.js';
-import { CRC_SUFFIX_BYTES, decodeLine, isSoundLine, sealLine, startsWithNul } from './line-format.js';
+import { CRC_SUFFIX_BYTES, cursorOf, decodeLine, isSoundLine, sealLine, startsWithNul } from './line-format.js';
 import { LineScanner } from './line-scanner.js';
 
 /** Options of {@link FileEventBackend}. */
@@ -399,19 +399,20 @@ export class FileEventBackend implements EventBackend {
     let lastLength = -1;
     let goodEnd = start;
     let damage: Scan['damage'];
-    for (let bytes = scanner.nextBytes(); bytes !== undefined; bytes = scanner.nextBytes()) {
-      const sound = isSoundLine(bytes, expect) ?? decodeLine(bytes)?.cursor === expect;
+    while (scanner.nextLine()) {
+      const { buffer, start: from, end } = scanner;
+      const sound = isSoundLine(buffer, expect, from, end) ?? decodeLine(buffer, from, end)?.cursor === expect;
       if (!sound) {
-        const reason = this.#judge(scanner, bytes, expect);
+        const reason = this.#judge(scanner, buffer.subarray(from, end), expect);
         if (reason !== undefined) damage = { at: scanner.lineStart, reason };
         break;
       }
       if (collect) offsets.push(scanner.lineStart);
       lastCursor = expect++;
       goodEnd = scanner.lineEnd;
-      // Kept for its type (the scanner's view does not outlive the next line): a copy, no allocation.
-      if (this.#lastLine.length < bytes.length) this.#lastLine = Buffer.allocUnsafe(bytes.length * 2);
-      lastLength = bytes.copy(this.#lastLine);
+      // Kept for its type (the scanner's buffer does not keep it past the next line): a copy, no allocation.
+      if (this.#lastLine.length < end - from) this.#lastLine = Buffer.allocUnsafe((end - from) * 2);
+      lastLength = buffer.copy(this.#lastLine, 0, from, end);
     }
     if (damage === undefined && scanner.overlong === 'complete') {
       damage = { at: goodEnd, reason: this.#overlong(goodEnd), overlong: true };
@@ -659,13 +660,40 @@ export class FileEventBackend implements EventBackend {
     if (this.#closing.get(runId) === closing) this.#closing.delete(runId);
   }
 
+  /**
+   * Events after `after`, exactly: each line must be the next intact event. An index entry is
+   * trusted only once the line it points at is the event it names; otherwise the log is read
+   * from its start. A damaged line fails the read (CorruptStoreError) instead of ending it early.
+   * The loop is the replay's hot path: lines are checked in the scanner's buffer, without a view each.
+   */
   *read(runId: string, after: number, limit: number): Iterable<AgentEvent> {
     if (limit <= 0) return;
     const file = this.logFile(runId);
     const log = this.#openForRead(file);
     if (log === undefined) return;
     try {
-      yield* this.#readLog(runId, log, after, limit);
+      const scanner = this.#scannerFor(runId, log, after);
+      let expect = scanner.expect;
+      let yielded = 0;
+      for (let more = scanner.loaded || scanner.lines.nextLine(); more; more = scanner.lines.nextLine()) {
+        const { buffer, start, end } = scanner.lines;
+        // Lines before the first wanted one are only checked, unparsed when they carry a checksum.
+        if (expect <= after && isSoundLine(buffer, expect, start, end) === true) {
+          expect++;
+          continue;
+        }
+        const line = decodeLine(buffer, start, end);
+        if (line === undefined || line.cursor !== expect) {
+          const reason = this.#judge(scanner.lines, buffer.subarray(start, end), expect);
+          if (reason !== undefined) throw corruptLog(log.file, reason);
+          return; // the zero fill of a torn write: the end of what is complete
+        }
+        expect++;
+        if (line.cursor <= after) continue;
+        yield { runId, cursor: line.cursor, type: line.type, at: line.at, payload: line.payload };
+        if (++yielded >= limit) return;
+      }
+      if (scanner.lines.overlong === 'complete') throw corruptLog(log.file, this.#overlong(scanner.lines.lineEnd));
     } catch (error) {
       throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
@@ -674,43 +702,27 @@ export class FileEventBackend implements EventBackend {
   }
 
   /**
-   * Events after `after`, exactly: each line must be the next intact event. An index entry is
-   * trusted only once the line it points at is the event it names; otherwise the log is read
-   * from its start. A damaged line fails the read (CorruptStoreError) instead of ending it early.
+   * A scanner positioned where reading events after `after` starts, and the cursor its first line
+   * must hold: at the indexed line when the index can be trusted for it, else at the log's start.
+   * `loaded`: the scanner already holds that first line (checked only for its cursor here).
    */
-  *#readLog(runId: string, log: EventFileHandle, after: number, limit: number): Generator<AgentEvent> {
+  #scannerFor(
+    runId: string,
+    log: EventFileHandle,
+    after: number,
+  ): { lines: LineScanner; expect: number; loaded: boolean } {
     let [start, expect] = (after > 0 && this.#locate(runId, after)) || [0, 1];
     // Reading must start at or before event after+1, or events would be skipped.
     if (expect > after + 1) [start, expect] = [0, 1];
-    let scanner = new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
-    let bytes = scanner.nextBytes();
-    if (start > 0 || expect !== 1) {
-      const first = bytes && decodeLine(bytes);
-      if (first?.cursor !== expect || (start > 0 && !this.#followsNewline(log, start))) {
-        [start, expect] = [0, 1];
-        scanner = new LineScanner(log, 0, { maxLineBytes: this.#options.maxLineBytes });
-        bytes = scanner.nextBytes();
-      }
-    }
-    let yielded = 0;
-    for (; bytes !== undefined; bytes = scanner.nextBytes()) {
-      // Lines before the first wanted one are only checked, unparsed when they carry a checksum.
-      if (expect <= after && isSoundLine(bytes, expect) === true) {
-        expect++;
-        continue;
-      }
-      const line = decodeLine(bytes);
-      if (line === undefined || line.cursor !== expect) {
-        const reason = this.#judge(scanner, bytes, expect);
-        if (reason !== undefined) throw corruptLog(log.file, reason);
-        return; // the zero fill of a torn write: the end of what is complete
-      }
-      expect++;
-      if (line.cursor <= after) continue;
-      yield { runId, cursor: line.cursor, type: line.type, at: line.at, payload: line.payload };
-      if (++yielded >= limit) return;
-    }
-    if (scanner.overlong === 'complete') throw corruptLog(log.file, this.#overlong(scanner.lineEnd));
+    if (start === 0 && expect === 1) return { lines: this.#lineScanner(log, 0), expect, loaded: false };
+    const lines = this.#lineScanner(log, start);
+    const first = lines.nextLine() ? cursorOf(lines.buffer, lines.start, lines.end) : undefined;
+    if (first === expect && this.#followsNewline(log, start)) return { lines, expect, loaded: true };
+    return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
+  }
+
+  #lineScanner(log: EventFileHandle, start: number): LineScanner {
+    return new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
   }
 
   /** Whether byte `offset` of a log starts a line. */

@@ -62,64 +62,65 @@ function hexValue(code: number): number {
 }
 
 /**
- * The stored checksum of a line (its bytes without the newline) and whether it matches:
+ * The stored checksum of the line `bytes[start…end)` (no newline) and whether it matches:
  * `undefined` when the line has no checksum suffix (a line written before it).
  */
-function checksum(bytes: Buffer): boolean | undefined {
-  const length = bytes.length;
-  if (length < CRC_SUFFIX_BYTES + CURSOR_HEAD.length) return undefined;
-  const head = length - CRC_SUFFIX_BYTES;
-  if (bytes[length - 1] !== 0x7d || bytes[length - 2] !== 0x22) return undefined;
+function checksum(bytes: Buffer, start: number, end: number): boolean | undefined {
+  if (end - start < CRC_SUFFIX_BYTES + CURSOR_HEAD.length) return undefined;
+  const head = end - CRC_SUFFIX_BYTES;
+  if (bytes[end - 1] !== 0x7d || bytes[end - 2] !== 0x22) return undefined;
   if (!startsAt(bytes, head, CRC_HEAD_BYTES)) return undefined;
   let stored = 0;
-  for (let i = head + CRC_HEAD.length; i < length - 2; i++) {
+  for (let i = head + CRC_HEAD.length; i < end - 2; i++) {
     const digit = hexValue(bytes[i]!);
     if (digit < 0) return false;
     stored = stored * 16 + digit;
   }
-  return crc32(bytes.subarray(0, head)) === stored;
+  // zlib's crc32 takes no range: the one view a checked line costs.
+  return crc32(bytes.subarray(start, head)) === stored;
 }
 
 /**
- * The cursor a line starts with (`{"cursor":<n>,`), without parsing the rest; `undefined` when
- * it does not start like an event line.
+ * The cursor the line `bytes[start…end)` starts with (`{"cursor":<n>,`), without parsing the
+ * rest; `undefined` when it does not start like an event line.
  */
-export function cursorOf(bytes: Buffer): number | undefined {
-  if (!startsAt(bytes, 0, CURSOR_HEAD_BYTES)) return undefined;
+export function cursorOf(bytes: Buffer, start = 0, end = bytes.length): number | undefined {
+  if (end - start <= CURSOR_HEAD.length || !startsAt(bytes, start, CURSOR_HEAD_BYTES)) return undefined;
   let value = 0;
-  let i = CURSOR_HEAD.length;
-  for (; i < bytes.length && i < CURSOR_HEAD.length + 16; i++) {
+  const first = start + CURSOR_HEAD.length;
+  let i = first;
+  for (; i < end && i < first + 16; i++) {
     const code = bytes[i]!;
     if (code < 0x30 || code > 0x39) break;
     value = value * 10 + code - 0x30;
   }
-  return i > CURSOR_HEAD.length && bytes[i] === 0x2c && value >= 1 ? value : undefined;
+  return i > first && i < end && bytes[i] === 0x2c && value >= 1 ? value : undefined;
 }
 
 /**
- * Whether a line (its bytes, no newline) is sound without parsing it: it starts with
+ * Whether the line `bytes[start…end)` (no newline) is sound without parsing it: it starts with
  * `{"cursor":<cursor>,` and its checksum matches. `undefined` for a line without a checksum
  * (written before it), which only a parse can judge.
  */
-export function isSoundLine(bytes: Buffer, cursor: number): boolean | undefined {
-  const sum = checksum(bytes);
+export function isSoundLine(bytes: Buffer, cursor: number, start = 0, end = bytes.length): boolean | undefined {
+  const sum = checksum(bytes, start, end);
   if (sum === undefined) return undefined;
-  return sum && cursorOf(bytes) === cursor;
+  return sum && cursorOf(bytes, start, end) === cursor;
 }
 
 const LEGACY_KEYS = 4;
 
 /**
- * Parses and checks one log line (its bytes, no newline): `undefined` for anything that is not an
- * intact event — not JSON, no positive integer cursor, a checksum that does not match, or a
- * damaged checksum field.
+ * Parses and checks one log line, `bytes[start…end)` (no newline): `undefined` for anything that
+ * is not an intact event — not JSON, no positive integer cursor, a checksum that does not match,
+ * or a damaged checksum field.
  */
-export function decodeLine(bytes: Buffer): LogLine | undefined {
-  const sum = checksum(bytes);
+export function decodeLine(bytes: Buffer, start = 0, end = bytes.length): LogLine | undefined {
+  const sum = checksum(bytes, start, end);
   if (sum === false) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(bytes.toString('utf8', start, end));
   } catch {
     return undefined;
   }

@@ -45,18 +45,38 @@ export class LineScanner {
    * or `undefined` when only a partial line (or nothing) is left.
    */
   nextBytes(): Buffer | undefined {
+    return this.nextLine() ? this.#buffer.subarray(this.start, this.end) : undefined;
+  }
+
+  /**
+   * Moves to the next complete line, without making a view of it: afterwards the line (no
+   * newline) is `buffer[start…end)`, valid until the next call. False when only a partial line
+   * (or nothing) is left. The fast path of a replay, which allocates nothing per line here.
+   */
+  nextLine(): boolean {
     for (;;) {
       const newline = this.#filled.indexOf(NEWLINE, this.#pos);
       if (newline !== -1) {
-        const bytes = this.#buffer.subarray(this.#pos, newline);
+        this.start = this.#pos;
+        this.end = newline;
         this.lineStart = this.#base + this.#pos;
         this.lineEnd = this.#base + newline + 1;
         this.#pos = newline + 1;
-        return bytes;
+        return true;
       }
-      if (this.#eof || !this.#refill()) return undefined;
+      if (this.#eof || !this.#refill()) return false;
     }
   }
+
+  /** The buffer holding the line {@link nextLine} moved to. */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  /** Where that line starts in {@link buffer}. */
+  start = 0;
+  /** Where it ends in {@link buffer} (its newline). */
+  end = 0;
 
   /**
    * Set when a line exceeded `maxLineBytes`: `complete` when a newline ends it further on (an
