@@ -714,20 +714,21 @@ export class FileEventBackend implements EventBackend {
     let [start, expect] = (after > 0 && this.#locate(runId, after)) || [0, 1];
     // Reading must start at or before event after+1, or events would be skipped.
     if (expect > after + 1) [start, expect] = [0, 1];
-    if (start === 0 && expect === 1) return { lines: this.#lineScanner(log, 0), expect, loaded: false };
-    const lines = this.#lineScanner(log, start);
-    const first = lines.nextLine() ? cursorOf(lines.buffer, lines.start, lines.end) : undefined;
-    if (first === expect && this.#followsNewline(log, start)) return { lines, expect, loaded: true };
+    // Only event 1 starts at byte 0 (an index entry of 0 for a later one is a zeroed block).
+    if (start === 0) return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
+    // Read from the byte before: it must be a newline (an empty first line), or `start` is not
+    // where a line begins. One read checks both that and the line's cursor.
+    const lines = this.#lineScanner(log, start - 1);
+    const first =
+      lines.nextLine() && lines.start === lines.end && lines.nextLine()
+        ? cursorOf(lines.buffer, lines.start, lines.end)
+        : undefined;
+    if (first === expect) return { lines, expect, loaded: true };
     return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
   }
 
   #lineScanner(log: EventFileHandle, start: number): LineScanner {
     return new LineScanner(log, start, { maxLineBytes: this.#options.maxLineBytes });
-  }
-
-  /** Whether byte `offset` of a log starts a line. */
-  #followsNewline(log: EventFileHandle, offset: number): boolean {
-    return log.read(this.#head, 0, 1, offset - 1) === 1 && this.#head[0] === 0x0a;
   }
 
   #openForRead(file: string): EventFileHandle | undefined {
