@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
-import { encodeRunFile } from '../src/runs/FileRunBackend.js';
+import { encodeRunFile } from '../src/runs/file-run-backend.js';
 import { type AnalysisRun, AnalysisRunStore } from '../src/runs/index.js';
 import { type BenchRow, type BenchSuite, medianMicros, opsPerSecond, row } from './harness.js';
 import { createRunsTable, openSqlite, runStatements } from './peers/sqlite.js';

@@ -2,6 +2,6 @@ export {
   FeedbackPipeline,
   type FeedbackPipelineMemoryOptions,
   type FeedbackPipelineOptions,
-} from './FeedbackPipeline.js';
+} from './feedback-pipeline.js';
 export * from './schemas.js';
 export { canAdvance, PIPELINE_TRANSITIONS } from './transitions.js';

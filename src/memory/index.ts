@@ -4,5 +4,5 @@ export {
   ProjectMemoryStore,
   type ProjectMemoryStoreMemoryOptions,
   type ProjectMemoryStoreOptions,
-} from './ProjectMemoryStore.js';
+} from './project-memory-store.js';
 export * from './schemas.js';

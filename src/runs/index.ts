@@ -4,10 +4,10 @@ export {
   type AnalysisRunStoreOptions,
   MAX_HEARTBEAT_DETAILS_BYTES,
   type RunStoreWarning,
-} from './AnalysisRunStore.js';
-export type { CleanupHandle } from './CleanupTimer.js';
-export type { HeartbeatHandle } from './HeartbeatTimer.js';
-export type { RunEventSink } from './RunEventSink.js';
+} from './analysis-run-store.js';
+export type { CleanupHandle } from './cleanup-timer.js';
+export type { HeartbeatHandle } from './heartbeat-timer.js';
+export type { RunEventSink } from './run-event-sink.js';
 // The seam's real implementation, nodeRunFilesIO, is exported from `agent-stores/testing`.
-export type { RunFilesIO } from './RunFilesIO.js';
+export type { RunFilesIO } from './run-files-io.js';
 export * from './schemas.js';

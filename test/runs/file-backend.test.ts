@@ -12,7 +12,7 @@ import {
   type RunFilesIO,
   StoreIOError,
 } from '../../src/index.js';
-import { encodeRunFile } from '../../src/runs/FileRunBackend.js';
+import { encodeRunFile } from '../../src/runs/file-run-backend.js';
 import type { StorageIO } from '../../src/storage/io.js';
 import { acquireLock } from '../../src/storage/lock.js';
 import { nodeIO, nodeRunFilesIO } from '../../src/testing.js';

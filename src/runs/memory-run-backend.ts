@@ -1,5 +1,5 @@
 import { NotFoundError } from '../storage/errors.js';
-import { type Beat, FENCED, type RunBackend } from './RunBackend.js';
+import { type Beat, FENCED, type RunBackend } from './run-backend.js';
 import type { AnalysisRun } from './schemas.js';
 
 /**

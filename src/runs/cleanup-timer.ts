@@ -1,4 +1,4 @@
-import { PeriodicTask } from './PeriodicTask.js';
+import { PeriodicTask } from './periodic-task.js';
 import type { CleanupReport } from './schemas.js';
 
 /** What {@link AnalysisRunStore.startCleanup} returns. */

@@ -1,4 +1,4 @@
-import { PeriodicTask } from './PeriodicTask.js';
+import { PeriodicTask } from './periodic-task.js';
 
 /** What {@link AnalysisRunStore.startHeartbeat} returns. */
 export interface HeartbeatHandle {

@@ -3,9 +3,9 @@ import { CorruptStoreError, NotFoundError, StoreIOError } from '../storage/error
 import { isValidId } from '../storage/ids.js';
 import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from '../storage/io.js';
 import { acquireLock, type LockOptions } from '../storage/lock.js';
-import { BeatFile } from './BeatFile.js';
-import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
-import { nodeRunFilesIO, type RunFilesIO } from './RunFilesIO.js';
+import { BeatFile } from './beat-file.js';
+import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './run-backend.js';
+import { nodeRunFilesIO, type RunFilesIO } from './run-files-io.js';
 import { type AnalysisRun, AnalysisRunSchema } from './schemas.js';
 
 /** The `schemaVersion` of run files this code writes; files with a higher one are refused. */

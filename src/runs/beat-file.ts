@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { MAX_CLOCK_MS } from '../storage/clock.js';
-import type { Beat } from './RunBackend.js';
-import { type RunFilesIO, replaceFile, writeAll } from './RunFilesIO.js';
+import type { Beat } from './run-backend.js';
+import { type RunFilesIO, replaceFile, writeAll } from './run-files-io.js';
 
 // One buffer for every read: beats are small and reads are synchronous, so it is never shared.
 const scratch = Buffer.allocUnsafe(4096);

@@ -14,13 +14,13 @@ import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
 import { parseInput, toJsonText } from '../storage/validate.js';
-import { type CleanupHandle, startCleanupTimer } from './CleanupTimer.js';
-import { FileRunBackend } from './FileRunBackend.js';
-import { type HeartbeatHandle, startHeartbeatTimer } from './HeartbeatTimer.js';
-import { MemoryRunBackend } from './MemoryRunBackend.js';
-import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './RunBackend.js';
-import type { RunEventSink } from './RunEventSink.js';
-import type { RunFilesIO } from './RunFilesIO.js';
+import { type CleanupHandle, startCleanupTimer } from './cleanup-timer.js';
+import { FileRunBackend } from './file-run-backend.js';
+import { type HeartbeatHandle, startHeartbeatTimer } from './heartbeat-timer.js';
+import { MemoryRunBackend } from './memory-run-backend.js';
+import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './run-backend.js';
+import type { RunEventSink } from './run-event-sink.js';
+import type { RunFilesIO } from './run-files-io.js';
 import { newRunId } from './run-id.js';
 import {
   type AnalysisRun,
