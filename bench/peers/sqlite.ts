@@ -152,6 +152,8 @@ export interface RunStatements {
   insert: SqliteStatement;
   /** `UPDATE analysis_runs SET heartbeat_at=?, updated_at=? WHERE run_id=?` */
   heartbeat: SqliteStatement;
+  /** `UPDATE analysis_runs SET heartbeat_at=?, updated_at=?, heartbeat_details=? WHERE run_id=?` */
+  heartbeatWithDetails: SqliteStatement;
   /** Runs with a status: `(status)`. */
   byStatus: SqliteStatement;
 }
@@ -162,6 +164,9 @@ export function runStatements(db: SqliteDatabase): RunStatements {
       'INSERT INTO analysis_runs (run_id, session_id, question, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     heartbeat: db.prepare('UPDATE analysis_runs SET heartbeat_at = ?, updated_at = ? WHERE run_id = ?'),
+    heartbeatWithDetails: db.prepare(
+      'UPDATE analysis_runs SET heartbeat_at = ?, updated_at = ?, heartbeat_details = ? WHERE run_id = ?',
+    ),
     byStatus: db.prepare('SELECT * FROM analysis_runs WHERE status = ?'),
   };
 }

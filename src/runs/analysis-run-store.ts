@@ -13,7 +13,8 @@ import {
 import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
-import { parseInput, toJsonText } from '../storage/validate.js';
+import { parseInput, toJsonValue } from '../storage/validate.js';
+import { rememberJsonText } from './beat-file.js';
 import { type CleanupHandle, startCleanupTimer } from './cleanup-timer.js';
 import { FileRunBackend } from './file-run-backend.js';
 import { type HeartbeatHandle, startHeartbeatTimer } from './heartbeat-timer.js';
@@ -143,11 +144,13 @@ function copyRun(run: AnalysisRun): AnalysisRun {
 
 /** `value` as the JSON it will be stored as, or a {@link ValidationError}. */
 function toJson(value: unknown, what: string, limit?: number): Json {
-  const text = toJsonText(value, what);
-  if (limit !== undefined && Buffer.byteLength(text) > limit) {
-    throw new ValidationError(`${what} are ${Buffer.byteLength(text)} bytes, over the limit of ${limit}`);
+  const json = toJsonValue(value, what);
+  if (limit !== undefined && Buffer.byteLength(json.text) > limit) {
+    throw new ValidationError(`${what} are ${Buffer.byteLength(json.text)} bytes, over the limit of ${limit}`);
   }
-  return JSON.parse(text) as Json;
+  // The checked copy is what JSON.parse of the text would give; its text is kept for the beat file.
+  if (typeof json.value === 'object' && json.value !== null) rememberJsonText(json.value, json.text);
+  return json.value as Json;
 }
 
 function isCode(error: unknown, code: string): boolean {

@@ -23,6 +23,14 @@ function checksum(text: string): string {
 // Details are usually carried from beat to beat unchanged: serialise each details object once.
 const detailsText = new WeakMap<object, string>();
 
+/**
+ * Tells the beat file the JSON text of a details object (checked and serialised on its way in), so
+ * that a beat carrying it is not serialised again. The object must never be changed afterwards.
+ */
+export function rememberJsonText(value: object, text: string): void {
+  detailsText.set(value, text);
+}
+
 /** `JSON.stringify(beat)`, with the details' text cached per object (they are never mutated). */
 function beatJson(beat: Beat): string {
   const head = `{"heartbeatAt":${beat.heartbeatAt},"updatedAt":${beat.updatedAt}`;
