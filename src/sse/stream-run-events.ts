@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import { createEventBuffer, createSession, type Session } from 'better-sse';
+import type { Session } from 'better-sse';
+import { loadBetterSse } from './load-better-sse.js';
 import { parseLastEventId } from './parse-last-event-id.js';
 import {
   answerResult,
@@ -122,6 +123,7 @@ export async function streamRunEvents(
   let lastSent = after;
   let session: Session | undefined;
   try {
+    const { createEventBuffer, createSession } = await loadBetterSse();
     // The keep-alive timer is ours, not the library's, so that it is cleared on every path out.
     session = await createSession(req, res, { retry: retryMs, keepAlive: null, trustClientEventId: false, headers });
     if (keepAliveMs) {
