@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Session } from 'better-sse';
 import { loadBetterSse } from './load-better-sse.js';
 import { parseLastEventId } from './parse-last-event-id.js';
@@ -23,6 +23,9 @@ export type StreamRunEventsOptions = RunEventsOptions;
 /** The caller's headers, each checked as node checks them when it sends them (throws the same errors). */
 function checkedHeaders(headers: RunEventsOptions['headers']): Record<string, string | string[]> {
   const out = normalizeHeaders(headers);
+  // node:http is taken here rather than imported at the top: loading it costs every process that
+  // imports the library, and only a process that streams needs it (where the server has it loaded).
+  const { validateHeaderName, validateHeaderValue } = process.getBuiltinModule('node:http');
   for (const [name, value] of Object.entries(out)) {
     validateHeaderName(name);
     for (const one of Array.isArray(value) ? value : [value]) validateHeaderValue(name, one);
