@@ -26,5 +26,11 @@ export default defineConfig([
     dts: { entry: entries },
     target: 'node20',
     platform: 'node',
+    // The library loads some dependencies on first use with `import()` (better-sse, proper-lockfile).
+    // In the CommonJS build that stays `require()`: the same copy a CommonJS app gets, and no
+    // `import()` in runtimes that cannot load ES modules from CommonJS (Jest without VM modules).
+    esbuildOptions(options) {
+      options.supported = { ...options.supported, 'dynamic-import': false };
+    },
   },
 ]);

@@ -19,7 +19,7 @@ import { createRunsTable, openSqlite, runStatements } from './peers/sqlite.js';
 
 const KEPT_MANY = 10_000;
 const KEPT_FEW = 10;
-const LIVE = 10;
+export const LIVE = 10;
 const TRIALS = 3;
 const LATENCY_SAMPLES = 4_000;
 const BEATS = 20_000;
@@ -53,7 +53,7 @@ function finishedRun(i: number): AnalysisRun {
  * file format (going through `complete()` 10,000 times would only add minutes of fsyncs), and
  * `LIVE` running runs created through the store.
  */
-async function seedRoot(finished: number): Promise<{ root: string; live: string[] }> {
+export async function seedRoot(finished: number): Promise<{ root: string; live: string[] }> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'agent-stores-bench-runs-'));
   const done = path.join(root, ROOT_NAME, 'done');
   fs.mkdirSync(done, { recursive: true });

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { createStores, type Stores } from '../create-stores.js';
+import type { Stores } from '../create-stores.js';
 import { MissingRootError } from './missing-root-error.js';
 
 /** Where a command writes; a seam so tests and the entry point can wire real streams. */
@@ -44,8 +44,11 @@ export class CliContext {
       // Reported below.
     }
     if (!isDir) throw new MissingRootError(this.root);
+    // Loaded here, not at the top: the stores bring zod and the lock library, which `--help`,
+    // usage errors and a missing root never need, and which cost more start-up than all the rest.
+    const { createStores } = await import('../create-stores.js');
     // A run file the store skips (damaged) is named on stderr, not as a Node process warning.
-    this.#stores = await createStores({
+    this.#stores = createStores({
       root: this.root,
       runs: { onWarning: (warning) => this.err(`warning: ${warning.message}`) },
     });

@@ -4,9 +4,10 @@ import { isValidId } from '../storage/ids.js';
 import { type FileIdentity, nodeIO, type StorageIO, sameIdentity } from '../storage/io.js';
 import { acquireLock, type LockOptions } from '../storage/lock.js';
 import { BeatFile } from './beat-file.js';
+import { parseStoredRun } from './parse-stored-run.js';
 import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './run-backend.js';
 import { nodeRunFilesIO, type RunFilesIO } from './run-files-io.js';
-import { type AnalysisRun, AnalysisRunSchema } from './schemas.js';
+import type { AnalysisRun } from './schemas.js';
 
 /** The `schemaVersion` of run files this code writes; files with a higher one are refused. */
 export const RUN_FILE_VERSION = 1;
@@ -48,7 +49,7 @@ export function decodeRunFile(file: string, runId: string, bytes: Buffer): Analy
       `schemaVersion ${schemaVersion} was written by a newer agent-stores (this one knows up to ${RUN_FILE_VERSION}); upgrade the library`,
     );
   }
-  const parsed = AnalysisRunSchema.safeParse(run);
+  const parsed = parseStoredRun(run);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new CorruptStoreError(file, `run.${issue?.path.join('.')}: ${issue?.message}`);

@@ -1,4 +1,5 @@
-import { Connection, createEventBuffer } from 'better-sse';
+import type { createEventBuffer } from 'better-sse';
+import { loadBetterSse } from './load-better-sse.js';
 import { parseLastEventId } from './parse-last-event-id.js';
 import {
   answerResult,
@@ -74,12 +75,14 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
   // The caller's headers go on every answer; the event-stream ones only on the stream.
   let own: Headers;
   let headers: Headers;
+  let sse: Awaited<ReturnType<typeof loadBetterSse>>;
   try {
+    sse = await loadBetterSse();
     own = new Headers();
     for (const [name, value] of Object.entries(normalizeHeaders(options.headers))) {
       for (const one of Array.isArray(value) ? value : [value]) own.append(name, one);
     }
-    headers = new Headers(Connection.constants.RESPONSE_HEADERS);
+    headers = new Headers(sse.Connection.constants.RESPONSE_HEADERS);
     for (const name of new Set(own.keys())) headers.delete(name);
     for (const [name, value] of own) headers.append(name, value);
   } catch (error) {
@@ -134,9 +137,9 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
     {
       start(streamController) {
         controller = streamController;
-        if (retryMs !== null) streamController.enqueue(wire(createEventBuffer().retry(retryMs).dispatch()));
+        if (retryMs !== null) streamController.enqueue(wire(sse.createEventBuffer().retry(retryMs).dispatch()));
         if (keepAliveMs) {
-          const ping = wire(createEventBuffer().comment().dispatch());
+          const ping = wire(sse.createEventBuffer().comment().dispatch());
           keepAlive = setInterval(() => {
             if (!finished) streamController.enqueue(ping);
           }, keepAliveMs);
@@ -165,7 +168,7 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
           return;
         }
         const event = step.value;
-        streamController.enqueue(wire(createEventBuffer().push(event.payload, event.type, String(event.cursor))));
+        streamController.enqueue(wire(sse.createEventBuffer().push(event.payload, event.type, String(event.cursor))));
         sent += 1;
         lastSent = event.cursor;
       },

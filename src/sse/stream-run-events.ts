@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import { createEventBuffer, createSession, type Session } from 'better-sse';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Session } from 'better-sse';
+import { loadBetterSse } from './load-better-sse.js';
 import { parseLastEventId } from './parse-last-event-id.js';
 import {
   answerResult,
@@ -22,6 +23,9 @@ export type StreamRunEventsOptions = RunEventsOptions;
 /** The caller's headers, each checked as node checks them when it sends them (throws the same errors). */
 function checkedHeaders(headers: RunEventsOptions['headers']): Record<string, string | string[]> {
   const out = normalizeHeaders(headers);
+  // node:http is taken here rather than imported at the top: loading it costs every process that
+  // imports the library, and only a process that streams needs it (where the server has it loaded).
+  const { validateHeaderName, validateHeaderValue } = process.getBuiltinModule('node:http');
   for (const [name, value] of Object.entries(out)) {
     validateHeaderName(name);
     for (const one of Array.isArray(value) ? value : [value]) validateHeaderValue(name, one);
@@ -122,6 +126,7 @@ export async function streamRunEvents(
   let lastSent = after;
   let session: Session | undefined;
   try {
+    const { createEventBuffer, createSession } = await loadBetterSse();
     // The keep-alive timer is ours, not the library's, so that it is cleared on every path out.
     session = await createSession(req, res, { retry: retryMs, keepAlive: null, trustClientEventId: false, headers });
     if (keepAliveMs) {

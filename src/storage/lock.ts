@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { LockError, StoreIOError } from './errors.js';
 
 /** How a store takes the cross-process lock of a file it changes: how long it waits, when a lock is stale. */
@@ -178,6 +177,15 @@ function takeOverDeadOwner(file: string): boolean {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// proper-lockfile (with graceful-fs, retry and signal-exit: some twenty modules) is loaded by the
+// first lock, not by importing the library: a process that only reads never pays for it.
+let properLockfile: typeof import('proper-lockfile') | undefined;
+
+async function loadProperLockfile(): Promise<typeof import('proper-lockfile')> {
+  properLockfile = (await import('proper-lockfile')).default;
+  return properLockfile;
+}
+
 /**
  * Takes the cross-process lock that guards `file` (a directory `<file>.lock`, via proper-lockfile),
  * waiting up to `waitMs` while a live owner holds it. A lock whose owner process is gone from this
@@ -186,6 +194,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * @throws {@link LockError} when the lock could not be taken in time.
  */
 export async function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+  const lockfile = properLockfile ?? (await loadProperLockfile());
   const waitMs = options.waitMs ?? 10_000;
   const staleMs = options.staleMs ?? 10_000;
   const deadline = Date.now() + waitMs;

@@ -1,11 +1,15 @@
-import { PipelineStageSchema } from '../../feedback/index.js';
+import type { PipelineStage } from '../../feedback/index.js';
 import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatTime } from '../format-time.js';
 import { choiceOption, positiveOption } from '../option-values.js';
 import { countShown, printRecords } from '../print-records.js';
 
-const STAGES = PipelineStageSchema.options;
+/**
+ * The stages, in pipeline order: PipelineStageSchema's options, spelled out so that `--help` does
+ * not load zod (a test checks that the two agree).
+ */
+const STAGES: readonly PipelineStage[] = ['feedback', 'case_draft', 'skill_draft', 'reviewed', 'merged', 'rejected'];
 
 /** `agent-stores pipeline list`: the feedback pipeline entries, newest first. */
 export const pipelineList: CliCommand = {

@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type BenchRow, type BenchSuite, row } from './harness.js';
+import { LIVE, seedRoot } from './runs.js';
+
+/**
+ * Issue 14's startup figures, measured against the BUILT package (`npm run build` first): what a
+ * fresh process pays to import the library, open the stores on a root of 10,000 runs and list the
+ * running ones, and what the command-line tool's `--help` and `runs list` (2,000 runs) take from
+ * spawn to exit. The peer is a bare `node -e ""` spawned in the same trials, so a burst of load on
+ * the shared machine hits both sides. Trials alternate (bare, ours, bare, ours…); medians reported.
+ */
+
+const KEPT_MANY = 10_000;
+const KEPT_CLI = 2_000;
+const TRIALS = 9;
+
+const repo = path.join(import.meta.dirname, '..');
+const distIndex = path.join(repo, 'dist', 'index.js');
+const distCli = path.join(repo, 'dist', 'cli', 'main.js');
+const childScript = path.join(import.meta.dirname, 'startup-child.mjs');
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Spawns `node ...args`, collects stdout, and resolves with the wall time from spawn to exit. */
+function spawnNode(args: string[]): Promise<{ wallMs: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const wallMs = performance.now() - start;
+      if (code !== 0) reject(new Error(`node ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
+      else resolve({ wallMs, stdout });
+    });
+  });
+}
+
+interface ChildReport {
+  running: number;
+  importedMs: number;
+  listedMs: number;
+  maxRssKb: number;
+}
+
+/** The in-process figures: ms since process start until the list is done, and peak RSS. */
+async function inProcess(root: string): Promise<BenchRow[]> {
+  const listed: number[] = [];
+  const imported: number[] = [];
+  const rss: number[] = [];
+  const bare: number[] = [];
+  const bareRss: number[] = [];
+  const bareScript = 'process.stdout.write(JSON.stringify([performance.now(), process.resourceUsage().maxRSS]))';
+  for (let trial = 0; trial < TRIALS; trial++) {
+    const [bareMs, bareKb] = JSON.parse((await spawnNode(['-e', bareScript])).stdout) as [number, number];
+    bare.push(bareMs);
+    bareRss.push(bareKb / 1024);
+    const { stdout } = await spawnNode([childScript, pathToFileURL(distIndex).href, root]);
+    const report = JSON.parse(stdout) as ChildReport;
+    if (report.running !== LIVE) throw new Error(`the child listed ${report.running} running runs, expected ${LIVE}`);
+    listed.push(report.listedMs);
+    imported.push(report.importedMs);
+    rss.push(report.maxRssKb / 1024);
+  }
+  const figure = `startup: fresh process imports the built package, createStores() on ${KEPT_MANY.toLocaleString('en-US')} runs, list({ status: 'running' })`;
+  return [
+    row(
+      `${figure}, ms since process start (peer: bare node at its first line)`,
+      'ms',
+      median(listed),
+      median(bare),
+      '<= 100 ms',
+      (_r, ours) => ours <= 100,
+    ),
+    row(
+      '  of which: done importing the package (since process start)',
+      'ms',
+      median(imported),
+      median(bare),
+      '(part of the 100 ms)',
+      () => true,
+    ),
+    row(
+      `${figure}, peak RSS (peer: bare node)`,
+      'MB',
+      median(rss),
+      median(bareRss),
+      '<= 64 MB',
+      (_r, ours) => ours <= 64,
+    ),
+  ];
+}
+
+/** Wall time of the CLI with `args`, against a bare `node -e ""` in alternating trials. */
+async function cliWall(args: string[]): Promise<{ ours: number; bare: number }> {
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (let trial = 0; trial < TRIALS; trial++) {
+    bare.push((await spawnNode(['-e', ''])).wallMs);
+    ours.push((await spawnNode([distCli, ...args])).wallMs);
+  }
+  return { ours: median(ours), bare: median(bare) };
+}
+
+async function cli(root: string): Promise<BenchRow[]> {
+  const help = await cliWall(['--help']);
+  const list = await cliWall(['runs', 'list', '--root', root]);
+  return [
+    row(
+      'startup: CLI `agent-stores --help`, wall time spawn to exit (peer: bare `node -e ""`)',
+      'ms',
+      help.ours,
+      help.bare,
+      '<= bare node + 60 ms',
+      (_r, ours) => ours <= help.bare + 60,
+    ),
+    row(
+      `startup: CLI \`agent-stores runs list\` on ${KEPT_CLI.toLocaleString('en-US')} runs, wall time (peer: bare \`node -e ""\`)`,
+      'ms',
+      list.ours,
+      list.bare,
+      '<= bare node + 150 ms',
+      (_r, ours) => ours <= list.bare + 150,
+    ),
+  ];
+}
+
+export const startupSuite: BenchSuite = {
+  name: 'startup',
+  async run() {
+    for (const file of [distIndex, distCli]) {
+      if (!fs.existsSync(file)) throw new Error(`${path.relative(repo, file)} is missing: run npm run build first`);
+    }
+    const many = await seedRoot(KEPT_MANY);
+    const few = await seedRoot(KEPT_CLI);
+    try {
+      // One untimed run of each, so the first trial does not pay for a cold disk cache alone.
+      await spawnNode([childScript, pathToFileURL(distIndex).href, many.root]);
+      await spawnNode([distCli, 'runs', 'list', '--root', few.root]);
+      return [...(await inProcess(many.root)), ...(await cli(few.root))];
+    } finally {
+      for (const root of [many.root, few.root]) fs.rmSync(root, { recursive: true, force: true });
+    }
+  },
+};
