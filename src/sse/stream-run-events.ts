@@ -15,6 +15,7 @@ import {
   type StreamOutcome,
   type StreamRunEventsResult,
 } from './run-events.js';
+import { runFrames } from './run-fanout.js';
 
 /** Options of {@link streamRunEvents}: see {@link RunEventsOptions}. */
 export type StreamRunEventsOptions = RunEventsOptions;
@@ -131,11 +132,14 @@ export async function streamRunEvents(
       }, keepAliveMs);
       keepAlive.unref();
     }
-    for await (const event of events.follow(runId, { after, signal })) {
+    // The frames are shared with the run's other clients in this process: written as they are.
+    for await (const frames of runFrames(events, runId, after, signal)) {
       if (signal.aborted) break;
-      session.push(event.payload, event.type, String(event.cursor));
-      sent += 1;
-      lastSent = event.cursor;
+      for (const frame of frames) {
+        res.write(frame.bytes);
+        sent += 1;
+        lastSent = frame.cursor;
+      }
       await drained(res, signal);
     }
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
