@@ -45,6 +45,8 @@ class RunFanout {
   #reading: Promise<void> | undefined;
   #ended: { error?: unknown } | undefined;
   #waiters: (() => void)[] = [];
+  /** Called with each frame as it is read (and with `undefined` when the follow ends), in order. */
+  readonly #live = new Set<(frame: Frame | undefined) => void>();
   #subscribers = 0;
 
   constructor(events: RunEventSource, runId: string, after: number) {
@@ -103,18 +105,31 @@ class RunFanout {
    * was called (the caller checks why); rejects with the follow's failure.
    */
   async next(seq: number, onWait: (wake: () => void) => void): Promise<boolean> {
-    if (this.#hasFrameAt(seq)) return true;
+    if (this.hasFrameAt(seq)) return true;
     if (this.#ended) return false;
     this.#pump();
     await new Promise<void>((resolve) => {
       this.#waiters.push(resolve);
       onWait(resolve);
     });
-    return this.#hasFrameAt(seq);
+    return this.hasFrameAt(seq);
+  }
+
+  /**
+   * Calls `listener` with each frame read from now on, at once, and with `undefined` when the
+   * follow ends; keeps the follow reading while any listener is attached. Returns the detach.
+   * Not for a follow that has already ended (see {@link RunFanout.ended}).
+   */
+  attach(listener: (frame: Frame | undefined) => void): () => void {
+    this.#live.add(listener);
+    this.#pump();
+    return () => {
+      this.#live.delete(listener);
+    };
   }
 
   /** Whether there is a frame at `seq`; throws the follow's failure when it ended with one. */
-  #hasFrameAt(seq: number): boolean {
+  hasFrameAt(seq: number): boolean {
     if (seq < this.head) return true;
     if (this.#ended && 'error' in this.#ended) throw this.#ended.error;
     return false;
@@ -135,8 +150,12 @@ class RunFanout {
       } finally {
         this.#reading = undefined;
         // A run whose follow is over gets a fresh one for the clients that come next.
-        if (this.#ended) this.#forget();
+        if (this.#ended) {
+          this.#forget();
+          for (const listener of this.#live) listener(undefined);
+        }
         this.#wake();
+        if (this.#live.size > 0) this.#pump();
       }
     })();
   }
@@ -150,6 +169,7 @@ class RunFanout {
       this.#base += 1;
       this.#heldAfter = old.cursor;
     }
+    for (const listener of this.#live) listener(frame);
   }
 
   #wake(): void {
@@ -179,18 +199,28 @@ function fanoutOf(events: RunEventSource, runId: string, after: number): RunFano
   return fanout;
 }
 
+/** Where {@link runFrames} writes the frames of a client that has caught up, as they are read. */
+export interface DirectSink {
+  /** Writes one frame; `false` when the client must drain before it gets more. */
+  write(frame: Frame): boolean;
+  /** Resolves once the client can take more, or is gone. */
+  drained(): Promise<void>;
+}
+
 /**
  * The frames of a run's events after `after`, in batches, for one client: from the run's shared
  * follow when it still holds them, otherwise read from the log for this client alone (a client
  * that joins far behind, or fell behind) until the shared follow holds what comes next. Ends after
  * the follow ends (the terminal event, a closed store) or when `signal` aborts; throws what the
- * follow throws.
+ * follow throws. With `direct`, a client that has caught up gets each frame written to it the
+ * moment it is read (no step through this generator per frame) until it needs to drain.
  */
 export async function* runFrames(
   events: RunEventSource,
   runId: string,
   after: number,
   signal: AbortSignal,
+  direct?: DirectSink,
 ): AsyncGenerator<Frame[], void, undefined> {
   const fanout = fanoutOf(events, runId, after);
   fanout.subscribe();
@@ -225,6 +255,39 @@ export async function* runFrames(
         if (fresh.length === 0) continue;
         position = fresh.at(-1)!.cursor;
         yield fresh;
+        continue;
+      }
+      if (direct) {
+        // Throws the follow's failure, if that is how it ended.
+        if (fanout.ended) return void fanout.hasFrameAt(seq);
+        // Caught up: take each frame as the shared follow reads it, until the sink is full.
+        let full = false;
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            detach();
+            resolve();
+          };
+          const detach = fanout.attach((frame) => {
+            if (frame === undefined || signal.aborted) return stop();
+            seq = (seq as number) + 1;
+            if (frame.cursor <= position) return;
+            position = frame.cursor;
+            let room = false;
+            try {
+              room = direct.write(frame);
+            } catch {
+              // The socket is gone: its close aborts `signal`.
+            }
+            if (!room) {
+              full = true;
+              stop();
+            }
+          });
+          wake = stop;
+        });
+        wake = undefined;
+        if (full) await direct.drained();
+        else if (!signal.aborted && !fanout.hasFrameAt(seq)) return;
         continue;
       }
       const more = await fanout.next(seq, (resolve) => {
