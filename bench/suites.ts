@@ -2,7 +2,8 @@ import { eventsSuite } from './events.js';
 import type { BenchSuite } from './harness.js';
 import { jsonStoresSuite } from './json-stores.js';
 import { runsSuite } from './runs.js';
+import { sseFanoutSuite } from './sse-fanout.js';
 import { startupSuite } from './startup.js';
 
 /** Every benchmark suite, in the order the table prints them. Each issue adds its own. */
-export const suites: BenchSuite[] = [jsonStoresSuite, eventsSuite, runsSuite, startupSuite];
+export const suites: BenchSuite[] = [jsonStoresSuite, eventsSuite, runsSuite, startupSuite, sseFanoutSuite];

@@ -11,10 +11,10 @@ import {
   normalizeHeaders,
   preflight,
   type RunEventsOptions,
-  type StreamableEvent,
   type StreamOutcome,
   type StreamRunEventsResult,
 } from './run-events.js';
+import { type Frame, runFrames } from './run-fanout.js';
 
 /** Options of {@link runEventsResponse}: those of {@link RunEventsOptions}, and `onEnd`. */
 export interface RunEventsResponseOptions extends RunEventsOptions {
@@ -100,7 +100,7 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
 
   const stop = new AbortController();
   const { signal } = stop;
-  let iterator: AsyncIterator<StreamableEvent> | undefined;
+  let iterator: AsyncIterator<Frame[]> | undefined;
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   let keepAlive: NodeJS.Timeout | undefined;
   let sent = 0;
@@ -148,9 +148,9 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
       },
       async pull(streamController) {
         if (finished) return;
-        let step: IteratorResult<StreamableEvent>;
+        let step: IteratorResult<Frame[]>;
         try {
-          iterator ??= events.follow(runId, { after, signal })[Symbol.asyncIterator]();
+          iterator ??= runFrames(events, runId, after, signal);
           step = await iterator.next();
         } catch (error) {
           if (finished) return;
@@ -167,10 +167,12 @@ export async function runEventsResponse(request: Request, options: RunEventsResp
           else finish('error', end.error);
           return;
         }
-        const event = step.value;
-        streamController.enqueue(wire(sse.createEventBuffer().push(event.payload, event.type, String(event.cursor))));
-        sent += 1;
-        lastSent = event.cursor;
+        // The frames are shared with the run's other clients in this process: enqueued as they are.
+        for (const frame of step.value) {
+          streamController.enqueue(frame.bytes);
+          sent += 1;
+          lastSent = frame.cursor;
+        }
       },
       cancel() {
         finish('client_closed');

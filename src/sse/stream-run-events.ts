@@ -16,6 +16,7 @@ import {
   type StreamOutcome,
   type StreamRunEventsResult,
 } from './run-events.js';
+import { type Frame, runFrames } from './run-fanout.js';
 
 /** Options of {@link streamRunEvents}: see {@link RunEventsOptions}. */
 export type StreamRunEventsOptions = RunEventsOptions;
@@ -117,11 +118,15 @@ export async function streamRunEvents(
 
   const stop = new AbortController();
   const { signal } = stop;
-  const abort = () => stop.abort();
+  let keepAlive: NodeJS.Timeout | undefined;
+  // The keep-alive timer goes with the connection at once, not after the follow has let go.
+  const abort = () => {
+    clearInterval(keepAlive);
+    stop.abort();
+  };
   req.once('close', abort);
   res.once('close', abort);
 
-  let keepAlive: NodeJS.Timeout | undefined;
   let sent = 0;
   let lastSent = after;
   let session: Session | undefined;
@@ -136,11 +141,23 @@ export async function streamRunEvents(
       }, keepAliveMs);
       keepAlive.unref();
     }
-    for await (const event of events.follow(runId, { after, signal })) {
+    // The frames are shared with the run's other clients in this process: written as they are.
+    const direct = {
+      write: (frame: Frame) => {
+        res.write(frame.bytes);
+        sent += 1;
+        lastSent = frame.cursor;
+        return !res.writableNeedDrain;
+      },
+      drained: () => drained(res, signal),
+    };
+    for await (const frames of runFrames(events, runId, after, signal, direct)) {
       if (signal.aborted) break;
-      session.push(event.payload, event.type, String(event.cursor));
-      sent += 1;
-      lastSent = event.cursor;
+      for (const frame of frames) {
+        res.write(frame.bytes);
+        sent += 1;
+        lastSent = frame.cursor;
+      }
       await drained(res, signal);
     }
     if (signal.aborted) return result('client_closed', 200, sent, lastSent);
