@@ -1,7 +1,8 @@
 import { eventsSuite } from './events.js';
+import { handlesSuite } from './handles.js';
 import type { BenchSuite } from './harness.js';
 import { jsonStoresSuite } from './json-stores.js';
 import { runsSuite } from './runs.js';
 
 /** Every benchmark suite, in the order the table prints them. Each issue adds its own. */
-export const suites: BenchSuite[] = [jsonStoresSuite, eventsSuite, runsSuite];
+export const suites: BenchSuite[] = [jsonStoresSuite, eventsSuite, runsSuite, handlesSuite];
