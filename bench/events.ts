@@ -52,8 +52,8 @@ async function versus(ours: Side, peer: Side): Promise<{ ours: number; peer: num
   return { ours: rates[0]!, peer: rates[1]! };
 }
 
-/** Time from calling `read(runId, { after })` to holding the first event, in µs. */
-async function firstEventMicros(log: AgentEventLog, runId: string, after: number): Promise<number> {
+/** Time from calling `read(runId, { after })` to holding the first event, in µs (also used by the handles suite). */
+export async function firstEventMicros(log: AgentEventLog, runId: string, after: number): Promise<number> {
   const start = process.hrtime.bigint();
   const iterator = log.read(runId, { after })[Symbol.asyncIterator]();
   const first = await iterator.next();

@@ -1,4 +1,5 @@
 import { eventsSuite } from './events.js';
+import { handlesSuite } from './handles.js';
 import type { BenchSuite } from './harness.js';
 import { jsonStoresSuite } from './json-stores.js';
 import { runsSuite } from './runs.js';
@@ -6,4 +7,11 @@ import { sseFanoutSuite } from './sse-fanout.js';
 import { startupSuite } from './startup.js';
 
 /** Every benchmark suite, in the order the table prints them. Each issue adds its own. */
-export const suites: BenchSuite[] = [jsonStoresSuite, eventsSuite, runsSuite, startupSuite, sseFanoutSuite];
+export const suites: BenchSuite[] = [
+  jsonStoresSuite,
+  eventsSuite,
+  handlesSuite,
+  runsSuite,
+  startupSuite,
+  sseFanoutSuite,
+];

@@ -18,6 +18,6 @@
  * ```
  * @packageDocumentation
  */
-export { type EventFileHandle, type EventLogIO, nodeEventLogIO } from './events/event-log-io.js';
+export { type EventFileHandle, type EventFileId, type EventLogIO, nodeEventLogIO } from './events/event-log-io.js';
 export { nodeRunFilesIO, type RunFilesIO } from './runs/run-files-io.js';
 export { type FileIdentity, type FileWatch, nodeIO, type StorageIO } from './storage/io.js';

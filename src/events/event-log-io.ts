@@ -25,6 +25,17 @@ export interface EventFileHandle {
   datasyncAsync?(): Promise<void>;
   truncate(length: number): void;
   close(): void;
+  /**
+   * Which file this handle has open (`fstat`'s device and inode), with its size. Optional: without it, handles are
+   * never kept between reads, and a reopened run's file is not compared with the one it replaced.
+   */
+  identity?(): EventFileId & { size: number };
+}
+
+/** A file's device and inode number: two handles with the same identity have the same file open. */
+export interface EventFileId {
+  dev: number;
+  ino: number;
 }
 
 /**
@@ -47,6 +58,12 @@ export interface EventLogIO {
   list(dir: string): string[];
   /** Makes a file's creation or removal inside `dir` durable. */
   syncDir(dir: string): void;
+  /**
+   * The identity of the file at `file` now (`lstat`), or `undefined` when nothing is there. Used to
+   * tell whether a kept handle still has the run's current file open. Optional, with
+   * {@link EventFileHandle.identity}.
+   */
+  identity?(file: string): EventFileId | undefined;
 }
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL } = fs.constants;
@@ -112,6 +129,11 @@ class NodeFileHandle implements EventFileHandle {
   close(): void {
     fs.closeSync(this.fd);
   }
+
+  identity(): EventFileId & { size: number } {
+    const { dev, ino, size } = fs.fstatSync(this.fd);
+    return { dev, ino, size };
+  }
 }
 
 /** The real file system. */
@@ -140,6 +162,10 @@ export const nodeEventLogIO: EventLogIO = {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
+  },
+  identity(file) {
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    return stat === undefined ? undefined : { dev: stat.dev, ino: stat.ino };
   },
   syncDir(dir) {
     const fd = fs.openSync(dir, 'r');

@@ -6,7 +6,7 @@ import { isValidId } from '../storage/ids.js';
 import { acquireLock, type HeldLock, type LockOptions } from '../storage/lock.js';
 import type { AgentEvent, EventLogVerifyReport, EventLogWarning } from './agent-event.js';
 import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
-import { type EventFileHandle, type EventLogIO, writeFully } from './event-log-io.js';
+import { type EventFileHandle, type EventFileId, type EventLogIO, writeFully } from './event-log-io.js';
 import { CRC_SUFFIX_BYTES, cursorOf, decodeLine, isSoundLine, sealLine, startsWithNul } from './line-format.js';
 import { LineScanner } from './line-scanner.js';
 
@@ -32,14 +32,48 @@ export interface FileEventBackendOptions {
 /** Runs whose files a writer keeps open at once, unless `maxOpenRuns` says otherwise. */
 export const DEFAULT_MAX_OPEN_RUNS = 256;
 
+/**
+ * Runs whose files a reader keeps open between reads (64 descriptors), least recently read
+ * dropped first. Small: it serves the runs a server is streaming right now, and stays well inside
+ * a 1,024-descriptor limit beside the writer's cap.
+ */
+export const READ_HANDLE_RUNS = 32;
+
+/**
+ * Read-only handles on a run's two files, kept between reads so that a seek is a few preads with
+ * no open or close. Before each use the log's path is checked to still name the file held (same
+ * device and inode: a handle held open keeps its inode from being reused), so a run deleted and
+ * created again is read from its new file, never from the old one.
+ */
+interface ReadHandles {
+  readonly runId: string;
+  readonly log: EventFileHandle;
+  /** `undefined` while the run has no index file: opened again by the next read. */
+  idx: EventFileHandle | undefined;
+  readonly dev: number;
+  readonly ino: number;
+  /** Reads using these handles now: an evicted entry is closed when the last one ends. */
+  users: number;
+  dropped: boolean;
+}
+
 /** A run this process writes: its handles, its lock, where its log ends. */
 interface OpenRun {
   readonly runId: string;
-  /** Valid while `open`; reopened by `#handlesOf` after the cap closed them. */
+  /** Valid while `open`; reopened by `#handlesOf` after the cap closed it. */
   log: EventFileHandle;
-  idx: EventFileHandle;
-  /** The two files are open (they are closed when the run falls out of the cap). */
+  /**
+   * Open from the run's first open until the cap closes its files; after a reopen only when index
+   * entries are written (see {@link #flushIndex}): a run the cap keeps cycling costs one open, not two.
+   */
+  idx: EventFileHandle | undefined;
+  /** The log is open (it is closed when the run falls out of the cap). */
   open: boolean;
+  /**
+   * Device and inode of the log this process opened first: a reopen that finds another file at
+   * the path (replaced behind the lock) re-reads the run instead of trusting what it knew.
+   */
+  logId: EventFileId | undefined;
   /** fsyncs in flight on the run's log: it is not closed meanwhile. */
   syncing: number;
   readonly lock: HeldLock;
@@ -152,6 +186,8 @@ export class FileEventBackend implements EventBackend {
   readonly #openFiles = new Map<string, OpenRun>();
   readonly #maxOpenRuns: number;
   readonly #closing = new Map<string, Promise<void>>();
+  /** Handles kept for reading, least recently read first. */
+  readonly #readers = new Map<string, ReadHandles>();
   #dirReady = false;
   #indexFlushScheduled = false;
   #scratch = Buffer.allocUnsafe(64 * 1024);
@@ -214,11 +250,13 @@ export class FileEventBackend implements EventBackend {
       opened.push(idx);
       // A new file's directory entry must be durable too, or a crash could lose acknowledged events.
       if (!existed) this.#io.syncDir(this.#dir);
+      const id = log.identity?.();
       const run: OpenRun = {
         runId,
         log,
         idx,
         open: true,
+        logId: id && { dev: id.dev, ino: id.ino },
         syncing: 0,
         lock,
         end: 0,
@@ -299,6 +337,7 @@ export class FileEventBackend implements EventBackend {
     run.pendingCount = 0;
     run.needsRecovery = false;
     try {
+      run.idx ??= this.#io.open(this.indexFile(run.runId), 'write')!;
       const from = this.#writeIndex(run.idx, scan.offsets);
       if (from !== undefined) {
         this.#warn(
@@ -514,18 +553,19 @@ export class FileEventBackend implements EventBackend {
       return run;
     }
     const file = this.logFile(run.runId);
-    let log: EventFileHandle | undefined;
     let changed = false;
     try {
-      log = this.#io.open(file, 'write')!;
-      run.idx = this.#io.open(this.indexFile(run.runId), 'write')!;
+      const log = this.#io.open(file, 'write')!;
       run.log = log;
-      changed = !run.needsRecovery && log.size() < run.end;
+      run.idx = undefined;
+      // One fstat: the same file (device and inode), and not shorter than what this process wrote.
+      const id = run.logId && log.identity?.();
+      const size = id ? id.size : log.size();
+      if (!run.needsRecovery) {
+        changed = size < run.end || (id !== undefined && (id.dev !== run.logId!.dev || id.ino !== run.logId!.ino));
+      }
     } catch (error) {
-      try {
-        log?.close();
-      } catch {}
-      throw ioError(log ? this.indexFile(run.runId) : file, 'reopening', error);
+      throw ioError(file, 'reopening', error);
     }
     run.open = true;
     this.#openFiles.set(run.runId, run);
@@ -550,17 +590,20 @@ export class FileEventBackend implements EventBackend {
     }
   }
 
-  /** Closes a run's two files, its index entries written first. Its lock stays held. */
+  /**
+   * Closes a run's files. Its lock stays held, and so do index entries not written yet: they are
+   * written with the run's next batch of them, or when the run is closed.
+   */
   #closeFiles(run: OpenRun): void {
     if (!run.open) return;
-    this.#flushIndex(run);
     run.open = false;
     this.#openFiles.delete(run.runId);
     for (const handle of [run.log, run.idx]) {
       try {
-        handle.close();
+        handle?.close();
       } catch {}
     }
+    run.idx = undefined;
   }
 
   /** Writes a batch after the run's end with one write; its index entries go to `run.batch`. Returns its bytes. */
@@ -621,28 +664,48 @@ export class FileEventBackend implements EventBackend {
     run.batch.copy(run.pending, run.pendingCount * ENTRY, 0, count * ENTRY);
     run.pendingCount += count;
     // Beside an fsync the extra write costs nothing that shows; without one it is a third of an append.
-    if (synced || run.pendingCount >= INDEX_FLUSH_ENTRIES) this.#flushIndex(run);
+    if (synced || run.pendingCount >= INDEX_FLUSH_ENTRIES) this.#flushIndex(run, true);
     else if (!this.#indexFlushScheduled) {
       this.#indexFlushScheduled = true;
       // After this turn's appends (a burst of sequential awaited appends is one turn).
       setImmediate(() => {
         this.#indexFlushScheduled = false;
-        for (const open of this.#runs.values()) this.#flushIndex(open);
+        for (const open of this.#runs.values()) this.#flushIndex(open, false);
       });
     }
   }
 
-  /** Writes the gathered index entries of a run with one write. */
-  #flushIndex(run: OpenRun): void {
-    if (run.pendingCount === 0 || !run.open) return;
+  /**
+   * Writes the gathered index entries of a run with one write. The index file is opened for it
+   * only when `openIndex` (a batch that is due: fsynced, large, or the run closing); a run whose
+   * index is not open keeps gathering (up to {@link INDEX_FLUSH_ENTRIES}; readers scan the rest).
+   */
+  #flushIndex(run: OpenRun, openIndex: boolean): void {
+    if (run.pendingCount === 0) return;
+    if (run.idx === undefined && !run.indexStale) {
+      if (!openIndex) return;
+      try {
+        run.idx = this.#io.open(this.indexFile(run.runId), 'write')!;
+      } catch {
+        run.indexStale = true;
+      }
+    }
     const bytes = run.pendingCount * ENTRY;
     run.pendingCount = 0;
-    if (run.indexStale) return;
-    try {
-      writeFully(run.idx, run.pending, 0, bytes, (run.pendingFirst - 1) * ENTRY);
-    } catch {
-      // The events are durable in the log; the index is rebuilt from it on the next open.
-      run.indexStale = true;
+    if (!run.indexStale) {
+      try {
+        writeFully(run.idx!, run.pending, 0, bytes, (run.pendingFirst - 1) * ENTRY);
+      } catch {
+        // The events are durable in the log; the index is rebuilt from it on the next open.
+        run.indexStale = true;
+      }
+    }
+    if (!run.open && run.idx !== undefined) {
+      // Opened only for this write (the run's files are closed): close it again.
+      try {
+        run.idx.close();
+      } catch {}
+      run.idx = undefined;
     }
     if (run.pending.length > 64 * 1024) run.pending = Buffer.allocUnsafe(64 * ENTRY);
   }
@@ -651,6 +714,7 @@ export class FileEventBackend implements EventBackend {
     const run = this.#runs.get(runId);
     if (run === undefined) return this.#closing.get(runId);
     this.#runs.delete(runId);
+    this.#flushIndex(run, true);
     this.#closeFiles(run);
     const closing = (async () => {
       await run.lock.release().catch(() => {});
@@ -669,10 +733,11 @@ export class FileEventBackend implements EventBackend {
   *read(runId: string, after: number, limit: number): Iterable<AgentEvent> {
     if (limit <= 0) return;
     const file = this.logFile(runId);
-    const log = this.#openForRead(file);
+    const kept = this.#keptHandles(runId, file);
+    const log = kept === undefined ? this.#openForRead(file) : kept === null ? undefined : kept.log;
     if (log === undefined) return;
     try {
-      const scanner = this.#scannerFor(runId, log, after);
+      const scanner = this.#scannerFor(runId, log, after, kept || undefined);
       let expect = scanner.expect;
       let yielded = 0;
       for (let more = scanner.loaded || scanner.lines.nextLine(); more; more = scanner.lines.nextLine()) {
@@ -695,9 +760,90 @@ export class FileEventBackend implements EventBackend {
       }
       if (scanner.lines.overlong === 'complete') throw corruptLog(log.file, this.#overlong(scanner.lines.lineEnd));
     } catch (error) {
+      // A handle that failed is not kept for the next read.
+      if (kept) this.#dropReader(kept);
       throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
+      if (kept) this.#release(kept);
+      else log.close();
+    }
+  }
+
+  /**
+   * The kept handles of a run, checked to still have its current log open (one `lstat`), opened
+   * and kept when they are not; `null` when the run has no log. `undefined` when handles cannot
+   * be kept (an I/O seam without file identities): the caller opens and closes its own.
+   * The caller releases them with {@link #release}.
+   */
+  #keptHandles(runId: string, file: string): ReadHandles | null | undefined {
+    const io = this.#io;
+    if (io.identity === undefined) return undefined;
+    let current: EventFileId | undefined;
+    try {
+      current = io.identity(file);
+    } catch (error) {
+      throw ioError(file, 'reading', error);
+    }
+    let kept = this.#readers.get(runId);
+    if (kept !== undefined && (current === undefined || kept.dev !== current.dev || kept.ino !== current.ino)) {
+      // Deleted, or deleted and created again: the held file is not the run's any more.
+      this.#dropReader(kept);
+      kept = undefined;
+    }
+    if (current === undefined) return null;
+    if (kept !== undefined) {
+      if (this.#readers.size > 1) {
+        this.#readers.delete(runId);
+        this.#readers.set(runId, kept);
+      }
+      if (kept.idx === undefined) kept.idx = this.#openForRead(this.indexFile(runId));
+      kept.users++;
+      return kept;
+    }
+    const log = this.#openForRead(file);
+    if (log === undefined) return null;
+    const id = log.identity?.();
+    if (id === undefined) {
       log.close();
+      return undefined;
+    }
+    let idx: EventFileHandle | undefined;
+    try {
+      idx = this.#openForRead(this.indexFile(runId));
+    } catch (error) {
+      log.close();
+      throw error;
+    }
+    kept = { runId, log, idx, dev: id.dev, ino: id.ino, users: 1, dropped: false };
+    this.#readers.set(runId, kept);
+    if (this.#readers.size > READ_HANDLE_RUNS) {
+      for (const oldest of this.#readers.values()) {
+        this.#dropReader(oldest);
+        break;
+      }
+    }
+    return kept;
+  }
+
+  /** Ends one read's use of kept handles. */
+  #release(kept: ReadHandles): void {
+    kept.users--;
+    if (kept.dropped && kept.users === 0) this.#closeReader(kept);
+  }
+
+  /** Stops keeping a run's read handles; they close now, or when the last read using them ends. */
+  #dropReader(kept: ReadHandles): void {
+    if (kept.dropped) return;
+    kept.dropped = true;
+    if (this.#readers.get(kept.runId) === kept) this.#readers.delete(kept.runId);
+    if (kept.users === 0) this.#closeReader(kept);
+  }
+
+  #closeReader(kept: ReadHandles): void {
+    for (const handle of [kept.log, kept.idx]) {
+      try {
+        handle?.close();
+      } catch {}
     }
   }
 
@@ -710,8 +856,9 @@ export class FileEventBackend implements EventBackend {
     runId: string,
     log: EventFileHandle,
     after: number,
+    kept?: ReadHandles,
   ): { lines: LineScanner; expect: number; loaded: boolean } {
-    let [start, expect] = (after > 0 && this.#locate(runId, after)) || [0, 1];
+    let [start, expect] = (after > 0 && this.#locate(runId, after, kept?.idx)) || [0, 1];
     // Reading must start at or before event after+1, or events would be skipped.
     if (expect > after + 1) [start, expect] = [0, 1];
     // Only event 1 starts at byte 0 (an index entry of 0 for a later one is a zeroed block).
@@ -724,6 +871,8 @@ export class FileEventBackend implements EventBackend {
         ? cursorOf(lines.buffer, lines.start, lines.end)
         : undefined;
     if (first === expect) return { lines, expect, loaded: true };
+    // A kept index may be a file that was replaced: the next read opens the run afresh.
+    if (kept) this.#dropReader(kept);
     return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
   }
 
@@ -740,15 +889,16 @@ export class FileEventBackend implements EventBackend {
   }
 
   /** Where to start reading for events after `after`: [byte offset, cursor the line there should hold]. */
-  #locate(runId: string, after: number): [number, number] | undefined {
+  #locate(runId: string, after: number, keptIdx?: EventFileHandle): [number, number] | undefined {
     const open = this.#runs.get(runId);
     if (open && !open.indexStale && open.pendingCount > 0 && after + 1 >= open.pendingFirst) {
       // The entry is still in memory (or the run ends before it: start at its last event).
       const cursor = Math.min(after + 1, open.pendingFirst + open.pendingCount - 1);
       return [readEntryAt(open.pending, (cursor - open.pendingFirst) * ENTRY), cursor];
     }
-    const borrowed = open?.open === true && !open.indexStale;
-    const idx = borrowed ? open.idx : this.#openForRead(this.indexFile(runId));
+    const ownIdx = open?.open === true && !open.indexStale ? open.idx : undefined;
+    const borrowed = ownIdx !== undefined || keptIdx !== undefined;
+    const idx = ownIdx ?? keptIdx ?? this.#openForRead(this.indexFile(runId));
     if (idx === undefined) return undefined;
     try {
       const exact = this.#entryOf(idx, after + 1);
@@ -769,19 +919,25 @@ export class FileEventBackend implements EventBackend {
     const open = this.#runs.get(runId);
     if (open && !open.needsRecovery) return { lastCursor: open.lastCursor, lastType: open.lastType };
     const file = this.logFile(runId);
-    const log = this.#openForRead(file);
+    const kept = this.#keptHandles(runId, file);
+    if (kept === null) return undefined;
+    const log = kept === undefined ? this.#openForRead(file) : kept.log;
     if (log === undefined) return undefined;
     let idx: EventFileHandle | undefined;
     try {
-      idx = this.#openForRead(this.indexFile(runId));
+      idx = kept === undefined ? this.#openForRead(this.indexFile(runId)) : kept.idx;
       const scan = this.#inspect(log, idx, log.size());
       if (scan.damage !== undefined) throw corruptLog(file, scan.damage.reason);
       return { lastCursor: scan.lastCursor, lastType: scan.lastType };
     } catch (error) {
+      if (kept) this.#dropReader(kept);
       throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
-      log.close();
-      idx?.close();
+      if (kept) this.#release(kept);
+      else {
+        log.close();
+        idx?.close();
+      }
     }
   }
 
@@ -844,6 +1000,8 @@ export class FileEventBackend implements EventBackend {
 
   async delete(runId: string): Promise<boolean> {
     await this.closeRun(runId);
+    const kept = this.#readers.get(runId);
+    if (kept) this.#dropReader(kept);
     const file = this.logFile(runId);
     const index = this.indexFile(runId);
     if (!this.#io.exists(file) && !this.#io.exists(index)) return false;
@@ -869,7 +1027,7 @@ export class FileEventBackend implements EventBackend {
     if (repair) await this.closeRun(runId);
     else {
       const open = this.#runs.get(runId);
-      if (open) this.#flushIndex(open);
+      if (open) this.#flushIndex(open, true);
     }
     const file = this.logFile(runId);
     const report: EventLogVerifyReport = {
@@ -979,6 +1137,7 @@ export class FileEventBackend implements EventBackend {
   }
 
   async close(): Promise<void> {
+    for (const kept of [...this.#readers.values()]) this.#dropReader(kept);
     await Promise.all([...this.#runs.keys()].map((runId) => this.closeRun(runId)));
     await Promise.all(this.#closing.values());
   }

@@ -19,4 +19,4 @@ export {
   type InMemoryEventLogOptions,
 } from './agent-event-log.js';
 // The seam's real implementation, nodeEventLogIO, is exported from `agent-stores/testing`.
-export type { EventFileHandle, EventLogIO } from './event-log-io.js';
+export type { EventFileHandle, EventFileId, EventLogIO } from './event-log-io.js';
