@@ -13,6 +13,7 @@ const multiProcess = [
   'test/multiprocess/**/*.test.ts',
   'test/soak/**/*.test.ts',
   'test/**/processes.test.ts',
+  'test/postgres/*-processes.test.ts',
   'test/reliability/cross-process-read.test.ts',
   // Each case starts the CLI or a README snippet (a server, for the SSE ones) as a child process.
   'test/cli/cli.test.ts',
@@ -30,6 +31,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Finds (or starts) the PostgreSQL server the PostgreSQL tests use; see the file.
+    globalSetup: ['test/helpers/postgres-server.ts'],
     projects: [
       {
         extends: true,

@@ -136,13 +136,19 @@ export class StoreIOError extends StoreError {
     readonly file: string,
     operation: string,
     cause: unknown,
-    options: { inDoubt?: boolean } = {},
+    options: {
+      inDoubt?: boolean;
+      /** What happened and what to do, in place of the file-system advice (a database, a driver). */
+      outcome?: string;
+    } = {},
   ) {
     const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
     const where = (cause as NodeJS.ErrnoException | undefined)?.path;
     const at = typeof where === 'string' && where !== file ? ` at ${where}` : '';
     let outcome = 'nothing was changed. Check disk space and permissions, then retry';
-    if (options.inDoubt) {
+    if (options.outcome !== undefined) {
+      outcome = options.outcome;
+    } else if (options.inDoubt) {
       outcome =
         'the change is in the file but may not survive a power loss. Check the disk, then read the record again before retrying';
     } else if (errno === 'ELOOP' || errno === 'EEXIST') {

@@ -17,7 +17,7 @@ interface Child {
 function start(fixture: string, args: string[]): Child {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures', fixture), ...args],
+    ['--import', 'tsx', path.resolve(import.meta.dirname, 'fixtures', fixture), ...args],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
     },
@@ -45,7 +45,8 @@ function start(fixture: string, args: string[]): Child {
 }
 
 /**
- * Runs one child per argument list with `fixture`, starts them all at the same moment (once every
+ * Runs one child per argument list with `fixture` (a file in fixtures/ beside this one, or an
+ * absolute path), starts them all at the same moment (once every
  * one has loaded), and resolves with what each printed last.
  */
 export async function runTogether(fixture: string, argLists: string[][]): Promise<unknown[]> {

@@ -44,7 +44,7 @@ async function projectEnv(name: string): Promise<Record<string, string>> {
 }
 
 const LONG =
-  /multiprocess\/|soak\/|\/processes\.test\.ts$|cross-process-read\.test\.ts$|cli\/cli\.test\.ts$|readme-snippets\.test\.ts$/;
+  /multiprocess\/|soak\/|\/processes\.test\.ts$|postgres\/[\w-]+-processes\.test\.ts$|cross-process-read\.test\.ts$|cli\/cli\.test\.ts$|readme-snippets\.test\.ts$/;
 const MODEL = /reliability\/[\w-]+-model\.test\.ts$/;
 
 describe('the two test runs', () => {
