@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { AgentEventLog } from '../src/events/index.js';
 import { eventInput } from './events-data.js';
 import { SqliteEventPeer } from './events-sqlite.js';
-import { type BenchRow, type BenchSuite, row } from './harness.js';
+import { type BenchRow, type BenchSuite, hrMicros, median, note, row } from './harness.js';
 
 /** Events in the large run that the read figures are taken on, and in the small run they are compared with. */
 const BIG = 1_000_000;
@@ -17,10 +17,6 @@ const IN_FLIGHT = 64;
 // Throughput figures are measured in this many slices, ours and the peer's alternating, so that
 // both sides see the same noise from the machine's other tenants (the disk is shared).
 const SLICES = 20;
-
-const hrMicros = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e3;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const note = (text: string) => process.stdout.write(`  ${text}\n`);
 
 /** One side of a throughput comparison: `count` calls of `op` per slice, `concurrency` of them in flight. */
 interface Side {

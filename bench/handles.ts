@@ -6,7 +6,7 @@ import { AgentEventLog } from '../src/events/index.js';
 import { firstEventMicros } from './events.js';
 import { eventInput } from './events-data.js';
 import { SqliteEventPeer } from './events-sqlite.js';
-import { type BenchRow, type BenchSuite, row } from './harness.js';
+import { type BenchRow, type BenchSuite, hrMicros, median, note, row } from './harness.js';
 
 const BIG = 1_000_000;
 const AFTER = 500_000;
@@ -16,10 +16,6 @@ const FEW_RUNS = 10;
 const ROUNDS = 3;
 /** The descriptor limit the many-runs child runs under: a common default. */
 const FD_LIMIT = 1024;
-
-const hrMicros = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e3;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const note = (text: string) => process.stdout.write(`  ${text}\n`);
 
 interface ManyRunsResult {
   events: number;

@@ -52,3 +52,17 @@ export function row(
   const ratio = peer === null ? null : ours / peer;
   return { figure, unit, ours, peer, ratio, target, met: met(ratio, ours) };
 }
+
+/** Microseconds since `start` (a `process.hrtime.bigint()` reading). */
+export const hrMicros = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e3;
+
+/** The middle value (the upper one of the two middles for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Prints an indented line under the suite's name. */
+export const note = (text: string): void => {
+  process.stdout.write(`  ${text}\n`);
+};

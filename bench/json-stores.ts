@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ProjectMemoryEntry, ProjectMemoryStore } from '../src/memory/index.js';
-import { type BenchRow, type BenchSuite, row } from './harness.js';
+import { type BenchRow, type BenchSuite, median, row } from './harness.js';
 import { type LowdbPeer, openLowdb } from './peers/lowdb.js';
 
 /**
@@ -38,11 +38,6 @@ function memoryEntry(i: number, version = 0): ProjectMemoryEntry {
     evidence: [{ skillId: `skill-${i % 50}`, stepId: 'step-2', description: 'binder span over 16 ms' }],
     createdAt: CREATED + i,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Calls `round` (which performs some operations and returns how many) until `minMs` and `minRounds` are both reached; ops/s. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 import { encodeRunFile } from '../src/runs/file-run-backend.js';
 import { type AnalysisRun, AnalysisRunStore } from '../src/runs/index.js';
-import { type BenchRow, type BenchSuite, medianMicros, opsPerSecond, row } from './harness.js';
+import { type BenchRow, type BenchSuite, median, medianMicros, opsPerSecond, row } from './harness.js';
 import { createRunsTable, openSqlite, runStatements } from './peers/sqlite.js';
 
 /**
@@ -25,11 +25,6 @@ const LATENCY_SAMPLES = 4_000;
 const BEATS = 20_000;
 const CREATED = 1_750_000_000_000;
 const ROOT_NAME = 'analysis_runs';
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 function finishedRun(i: number): AnalysisRun {
   return {

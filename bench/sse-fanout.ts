@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type BenchRow, type BenchSuite, row } from './harness.js';
+import { type BenchRow, type BenchSuite, note, row } from './harness.js';
 
 const CLIENTS = 1_000;
 /** A smaller audience, to show how the server's CPU per event grows with the number of clients. */
@@ -12,7 +12,6 @@ const SECONDS = 10;
 /** Sockets the server and the clients each need, with room for the log's files. */
 const FDS = 4_096;
 
-const note = (text: string) => process.stdout.write(`  ${text}\n`);
 const child = path.join(import.meta.dirname, 'sse-fanout-child.ts');
 
 /** Starts a role of sse-fanout-child.ts under a raised open-files limit (1,000 sockets need it). */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type BenchRow, type BenchSuite, row } from './harness.js';
+import { type BenchRow, type BenchSuite, median, row } from './harness.js';
 import { LIVE, seedRoot } from './runs.js';
 
 /**
@@ -21,11 +21,6 @@ const repo = path.join(import.meta.dirname, '..');
 const distIndex = path.join(repo, 'dist', 'index.js');
 const distCli = path.join(repo, 'dist', 'cli', 'main.js');
 const childScript = path.join(import.meta.dirname, 'startup-child.mjs');
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** Spawns `node ...args`, collects stdout, and resolves with the wall time from spawn to exit. */
 function spawnNode(args: string[]): Promise<{ wallMs: number; stdout: string }> {
