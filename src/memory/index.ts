@@ -6,3 +6,4 @@ export {
   type ProjectMemoryStoreOptions,
 } from './project-memory-store.js';
 export * from './schemas.js';
+export type { MemoryStore } from './memory-store.js';

@@ -46,6 +46,22 @@ const ConnectionOptionsSchema = z
     message: 'give exactly one of pool and connectionString',
   });
 
+/** The connection options, checked: exactly one of `pool` and `connectionString`, and the schema name with its default. */
+export interface ParsedConnectionOptions {
+  pool?: Pool | undefined;
+  connectionString?: string | undefined;
+  schema: string;
+}
+
+/**
+ * Checks connection options without touching the network or loading `pg`.
+ *
+ * @throws ValidationError for a bad schema name, or for both or neither of `pool` and `connectionString`.
+ */
+export function parseConnectionOptions(options: PostgresConnectionOptions): ParsedConnectionOptions {
+  return parseInput(ConnectionOptionsSchema, options, 'PostgreSQL connection options');
+}
+
 /** A pool to use and whether closing the connection ends it. */
 export interface PostgresConnection {
   readonly pool: Pool;
@@ -63,7 +79,7 @@ export interface PostgresConnection {
  * @throws StoreIOError when `pg` is not installed.
  */
 export async function openConnection(options: PostgresConnectionOptions): Promise<PostgresConnection> {
-  const parsed = parseInput(ConnectionOptionsSchema, options, 'PostgreSQL connection options');
+  const parsed = parseConnectionOptions(options);
   if (parsed.pool !== undefined) {
     return { pool: parsed.pool, schema: parsed.schema, close: async () => {} };
   }

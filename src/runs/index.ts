@@ -11,3 +11,4 @@ export type { RunEventSink } from './run-event-sink.js';
 // The seam's real implementation, nodeRunFilesIO, is exported from `agent-stores/testing`.
 export type { RunFilesIO } from './run-files-io.js';
 export * from './schemas.js';
+export type { RunStore } from './run-store.js';
