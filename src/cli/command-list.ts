@@ -4,6 +4,7 @@ import { eventsTail } from './commands/events-tail.js';
 import { exportRecords } from './commands/export.js';
 import { memoryList } from './commands/memory-list.js';
 import { memoryRecall } from './commands/memory-recall.js';
+import { migrate } from './commands/migrate.js';
 import { pipelineList } from './commands/pipeline-list.js';
 import { runsDelete } from './commands/runs-delete.js';
 import { runsList } from './commands/runs-list.js';
@@ -22,4 +23,5 @@ export const COMMANDS: readonly CliCommand[] = [
   cleanup,
   verify,
   exportRecords,
+  migrate,
 ];
