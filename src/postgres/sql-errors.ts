@@ -1,4 +1,4 @@
-import { ConflictError, StoreError, StoreIOError } from '../storage/errors.js';
+import { ConflictError, StoreError, StoreIOError, ValidationError } from '../storage/errors.js';
 
 /** What node-postgres puts on an error the server sent. */
 interface ServerError {
@@ -44,6 +44,7 @@ function isServerResourceError(code: string | undefined): boolean {
  * Turns an error from node-postgres into the library's typed error, so that callers see the same
  * errors as with the file backend:
  * - a unique violation (`23505`) → `ConflictError`, naming the constraint;
+ * - text PostgreSQL cannot store (`22P05`, `22021`: a `\u0000` in a JSON string) → `ValidationError`;
  * - a lost or refused connection, or the server failing for lack of disk or memory → `StoreIOError`,
  *   `inDoubt` when `options.inDoubt` says a commit was in flight (its outcome cannot be known);
  * - a `StoreError` and anything else → unchanged (a bug should surface as itself).
@@ -57,6 +58,11 @@ export function fromSqlError(error: unknown, what: string, options: { inDoubt?: 
     const which = server.constraint ? ` (${server.constraint})` : '';
     const detail = server.detail ? `: ${server.detail}` : '';
     return new ConflictError(`${what} failed: it already exists${which}${detail}`);
+  }
+  if (server.code === '22P05' || server.code === '22021') {
+    return new ValidationError(
+      `${what} failed: PostgreSQL cannot store the text (${(error as Error).message}). JSON strings holding \\u0000 cannot be stored in jsonb: remove the NUL characters`,
+    );
   }
   if (isConnectionLost(error)) {
     const outcome = options.inDoubt

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fromSqlError, migrate } from '../../src/postgres/index.js';
-import { ConflictError, StoreIOError } from '../../src/storage/errors.js';
+import { ConflictError, StoreIOError, ValidationError } from '../../src/storage/errors.js';
 import { usePostgres } from '../helpers/postgres.js';
 
 const db = usePostgres();
@@ -17,6 +17,15 @@ async function closedPort(): Promise<number> {
 }
 
 describe('fromSqlError()', () => {
+  it('turns text jsonb cannot hold (a \\u0000 in a string) into a ValidationError', async () => {
+    const raw = await db.pool
+      .query(`SELECT $1::jsonb`, [JSON.stringify({ note: 'a\u0000b' })])
+      .catch((e: unknown) => e);
+    const error = fromSqlError(raw, "appending to run 'r1'");
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(/appending to run 'r1' failed: .*\\u0000.*remove the NUL characters/);
+  });
+
   it('turns a unique violation into a ConflictError naming the constraint', async () => {
     await migrate({ pool: db.pool, schema: db.schema });
     const insert = `INSERT INTO "${db.schema}".pipeline_entries (entry_id, stage, updated_at, entry) VALUES ('e1', 'feedback', 1, '{}')`;
