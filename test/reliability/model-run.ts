@@ -126,8 +126,18 @@ function steps<Op>(
  */
 export async function checkModel<Op, Real, Model>(
   spec: ModelSpec<Op, Real, Model>,
-  options: { file: boolean; numRuns: number; maxLength?: number },
+  options: {
+    file: boolean;
+    numRuns: number;
+    maxLength?: number;
+    /**
+     * Where each sequence's store lives, in place of a fresh temp root: a database schema, say.
+     * The store is reopened on it, as on files.
+     */
+    place?: () => string;
+  },
 ): Promise<void> {
+  const durable = options.file || options.place !== undefined;
   const maxLength = options.maxLength ?? 12;
   await fc.assert(
     fc.asyncProperty(
@@ -137,11 +147,11 @@ export async function checkModel<Op, Real, Model>(
           (spec.batchOp && (spec.maxBatch ?? 3) > 1
             ? fc.array(spec.batchOp, { minLength: 2, maxLength: spec.maxBatch ?? 3 })
             : undefined),
-        options.file,
+        durable,
         maxLength,
       ),
       async (sequence) => {
-        const root = options.file ? tempDir('agent-stores-model-') : undefined;
+        const root = options.place ? options.place() : options.file ? tempDir('agent-stores-model-') : undefined;
         let real = await spec.open(root);
         const model = spec.model();
         try {
@@ -179,5 +189,7 @@ export async function checkModel<Op, Real, Model>(
     ),
     checkParameters(options.numRuns),
   );
-  printTally(`model run (${options.file ? 'file' : 'memory'}, ${options.numRuns} sequences)`);
+  printTally(
+    `model run (${options.place ? 'placed' : options.file ? 'file' : 'memory'}, ${options.numRuns} sequences)`,
+  );
 }
