@@ -11,7 +11,7 @@ import { ModelError, type ModelSpec } from './model-run.js';
 
 const T0 = 1_700_000_000_000;
 const TERMINAL = ['analysis_completed', 'error', 'end'];
-const MAX_EVENT_BYTES = 300;
+export const MAX_EVENT_BYTES = 300;
 
 type Op =
   | { t: 'append'; runId: string; type: string; payload: unknown }

@@ -61,7 +61,7 @@ export interface ModelSpec<Op, Real, Model> {
 }
 
 /** How many runs, from the environment (`FC_RUNS`, `FC_FILE_RUNS`) or the given default. */
-export function runsFromEnv(name: 'FC_RUNS' | 'FC_FILE_RUNS', fallback: number): number {
+export function runsFromEnv(name: 'FC_RUNS' | 'FC_FILE_RUNS' | 'FC_PG_RUNS', fallback: number): number {
   const value = Number(process.env[name]);
   return Number.isInteger(value) && value > 0 ? value : fallback;
 }
