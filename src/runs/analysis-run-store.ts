@@ -13,9 +13,9 @@ import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
 import { parseInput } from '../storage/validate.js';
-import { type CleanupHandle, startCleanupTimer } from './cleanup-timer.js';
+import { type CleanupHandle, startRunCleanup } from './cleanup-timer.js';
 import { FileRunBackend } from './file-run-backend.js';
-import { type HeartbeatHandle, startHeartbeatTimer } from './heartbeat-timer.js';
+import { type HeartbeatHandle, startRunHeartbeat } from './heartbeat-timer.js';
 import { MemoryRunBackend } from './memory-run-backend.js';
 import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './run-backend.js';
 import type { RunEventSink } from './run-event-sink.js';
@@ -75,9 +75,7 @@ import {
   PageRunsOptionsSchema,
   type RunPage,
   type StartCleanupOptions,
-  StartCleanupOptionsSchema,
   type StartHeartbeatOptions,
-  StartHeartbeatOptionsSchema,
 } from './schemas.js';
 
 export { MAX_HEARTBEAT_DETAILS_BYTES } from './run-rules.js';
@@ -316,16 +314,7 @@ export class AnalysisRunStore {
    */
   startHeartbeat(runId: string, options: StartHeartbeatOptions): HeartbeatHandle {
     this.#open();
-    assertValidId(runId, 'runId');
-    const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
-    const timer: HeartbeatHandle = startHeartbeatTimer({
-      beat: () => this.heartbeat(runId),
-      intervalMs,
-      onError,
-      onStop: () => this.#timers.delete(timer),
-    });
-    this.#timers.add(timer);
-    return timer;
+    return startRunHeartbeat(this.#timers, runId, options, () => this.heartbeat(runId));
   }
 
   /**
@@ -339,20 +328,7 @@ export class AnalysisRunStore {
    */
   startCleanup(options: StartCleanupOptions): CleanupHandle {
     this.#open();
-    const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseInput(
-      StartCleanupOptionsSchema,
-      options,
-      'cleanup timer options',
-    );
-    const timer: CleanupHandle = startCleanupTimer({
-      pass: () => this.cleanup(staleAfterMs === undefined ? { retentionMs } : { retentionMs, staleAfterMs }),
-      everyMs,
-      onResult,
-      onError,
-      onStop: () => this.#timers.delete(timer),
-    });
-    this.#timers.add(timer);
-    return timer;
+    return startRunCleanup(this.#timers, options, (pass) => this.cleanup(pass));
   }
 
   /**
