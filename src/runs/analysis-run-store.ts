@@ -22,23 +22,17 @@ import type { RunEventSink } from './run-event-sink.js';
 import type { RunFilesIO } from './run-files-io.js';
 import { newRunId } from './run-id.js';
 import {
-  abandonedRun,
   cancellation,
   checkDeletable,
-  checkEnd,
   checkStart,
   cleanupVerdict,
   completion,
-  contradictsLog,
   copyRun,
   decodeCursor,
   type Ending,
-  endedRun,
   failure,
-  finishedFromLog,
   finishedRunBeat,
   isBeyond,
-  isCode,
   isExpired,
   isStaleAt,
   type Json,
@@ -53,13 +47,18 @@ import {
   requireRun,
   runExists,
   sortRuns,
-  staleError,
   staleNow,
   startedRun,
-  TERMINAL_EVENT,
-  terminalEvent,
   toHeartbeatDetails,
 } from './run-rules.js';
+import {
+  endHeldRun,
+  type HeldRun,
+  type RunStepContext,
+  requireHeld,
+  sweepHeldFinishedRun,
+  sweepHeldLiveRun,
+} from './run-steps.js';
 import {
   type AnalysisRun,
   type CleanupOptions,
@@ -180,6 +179,8 @@ let openInMemory = false;
 export class AnalysisRunStore {
   readonly #backend: RunBackend;
   readonly #events: RunEventSink | undefined;
+  /** What the shared steps (run-steps.ts) use of this store: its event log, clock and stamps. */
+  readonly #stepContext: RunStepContext;
   readonly #clock: Clock;
   readonly #staleAfterMs: number;
   readonly #onWarning: ((warning: RunStoreWarning) => void) | undefined;
@@ -197,6 +198,11 @@ export class AnalysisRunStore {
    */
   constructor(options: AnalysisRunStoreOptions) {
     this.#events = options?.events;
+    this.#stepContext = {
+      events: this.#events,
+      now: () => this.#now(),
+      stamp: (floor, now) => this.#stamp(floor, now),
+    };
     this.#clock = options?.clock ?? systemClock;
     this.#staleAfterMs = parseStaleAfterMs(options?.staleAfterMs);
     const onWarning = options?.onWarning;
@@ -608,54 +614,16 @@ export class AnalysisRunStore {
     const runId = seen.runId;
     const sealed = await this.#isSealed(runId);
     if (!sealed && !isStaleAt(seen, now, staleAfterMs)) return 'kept';
-    const outcome = await this.#lockedOrSkip(runId, async () => {
-      const current = this.#backend.get(runId);
-      if (!current) return 'gone' as const;
-      if (isTerminalStatus(current.status)) return 'finished' as const;
-      if (await this.#isSealed(runId)) {
-        await this.#finishFromLog(runId);
-        return 'finished' as const;
-      }
-      if (!isStaleAt(current, now, staleAfterMs)) return 'kept' as const;
-      const stampNow = this.#now();
-      const error = staleError(current, now, staleAfterMs);
-      if (this.#events) {
-        try {
-          await this.#events.append(runId, { type: 'error', payload: error });
-        } catch (appendError) {
-          // A live process still writes this run's log (it holds the log's writer lock): it is
-          // not dead, only slow to beat. Leave it; a dead writer's lock is taken over at once.
-          if (appendError instanceof LockError) return 'kept' as const;
-          if (!isCode(appendError, 'SEALED')) throw appendError;
-          await this.#finishFromLog(runId);
-          return 'finished' as const;
-        }
-      }
-      await this.#backend.finish(runId, (latest) =>
-        abandonedRun(latest, error, now, this.#stamp(latest.updatedAt, stampNow)),
-      );
-      return 'abandoned' as const;
-    });
+    const outcome = await this.#lockedOrSkip(runId, () =>
+      sweepHeldLiveRun(this.#stepContext, this.#holding(runId), now, staleAfterMs),
+    );
     return outcome ?? 'kept';
   }
 
   async #sweepFinished(runId: string, now: number, retentionMs: number): Promise<'kept' | 'deleted' | 'gone'> {
-    const outcome = await this.#lockedOrSkip(runId, async () => {
-      const current = this.#backend.get(runId);
-      if (!current) return 'gone' as const;
-      if (!isExpired(current, now, retentionMs)) return 'kept' as const;
-      // The log first: a crash in between leaves a record whose log is gone, deleted next time;
-      // the other order could leave a log nothing points to.
-      try {
-        await this.#events?.delete(runId);
-      } catch (error) {
-        // Another process still holds the log (a follower's writer, say): try again next pass.
-        if (error instanceof LockError) return 'kept' as const;
-        throw error;
-      }
-      await this.#backend.remove(runId);
-      return 'deleted' as const;
-    });
+    const outcome = await this.#lockedOrSkip(runId, () =>
+      sweepHeldFinishedRun(this.#stepContext, this.#holding(runId), now, retentionMs),
+    );
     return outcome ?? 'kept';
   }
 
@@ -678,38 +646,22 @@ export class AnalysisRunStore {
 
   /** Ends a live run: terminal event first (when a log is attached), then the durable record. */
   async #end(runId: string, ending: Ending): Promise<AnalysisRun> {
-    const { to, payload } = ending;
-    return this.#locked(runId, async () => {
-      checkEnd(this.#require(runId), to);
-      // Read (and check) the clock before the terminal event: a bad reading must change nothing.
-      const completedAt = this.#now();
-      if (this.#events) {
-        try {
-          await this.#events.append(runId, { type: TERMINAL_EVENT[to], payload });
-        } catch (error) {
-          if (!isCode(error, 'SEALED')) throw error;
-          // The log already ended: an earlier attempt appended its event and then failed (or
-          // crashed) before the record. The log is what clients saw, so the record follows it.
-          const repaired = await this.#finishFromLog(runId);
-          if (repaired.status === to) return copyRun(repaired);
-          throw contradictsLog(repaired, to);
-        }
-      }
-      const final = await this.#backend.finish(runId, (latest) =>
-        endedRun(latest, ending, completedAt, this.#stamp(latest.updatedAt, completedAt)),
-      );
-      return copyRun(final);
-    });
+    const outcome = await this.#locked(runId, () =>
+      endHeldRun(this.#stepContext, requireHeld(runId, this.#holding(runId)), ending),
+    );
+    if ('refused' in outcome) throw outcome.refused;
+    return copyRun(outcome.run);
   }
 
-  /** Finishes a live run as its sealed event log says it ended. Call under the run's lock. */
-  async #finishFromLog(runId: string): Promise<AnalysisRun> {
-    const events = this.#events;
-    if (!events) throw new StoreError('CORRUPT', `run '${runId}' has no event log to finish it from`);
-    const now = this.#now();
-    const terminal = await terminalEvent(events, runId);
-    return this.#backend.finish(runId, (latest) =>
-      finishedFromLog(latest, terminal, now, this.#stamp(latest.updatedAt, now)),
+  /** The run as the shared steps hold it (call under the run's lock), or undefined when there is none. */
+  #holding(runId: string): HeldRun | undefined {
+    const current = this.#backend.get(runId);
+    return (
+      current && {
+        current,
+        write: (next) => this.#backend.finish(runId, next),
+        remove: () => this.#backend.remove(runId),
+      }
     );
   }
 

@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { PostgresDatabase } from '../postgres/database.js';
 import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
-import { CorruptStoreError, LockError, ValidationError } from '../storage/errors.js';
+import { CorruptStoreError, NotFoundError, ValidationError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
 import { Lifecycle } from '../storage/lifecycle.js';
 import { parseInput } from '../storage/validate.js';
@@ -11,22 +11,16 @@ import { parseStoredRun } from './parse-stored-run.js';
 import type { RunEventSink } from './run-event-sink.js';
 import { newRunId } from './run-id.js';
 import {
-  abandonedRun,
   type CleanupPass,
   cancellation,
   checkDeletable,
-  checkEnd,
   checkStart,
   cleanupVerdict,
   completion,
-  contradictsLog,
   decodeCursor,
   type Ending,
-  endedRun,
   failure,
-  finishedFromLog,
   finishedRunBeat,
-  isCode,
   isExpired,
   isStaleAt,
   newRun,
@@ -36,15 +30,19 @@ import {
   parseStaleAfterMs,
   type RunQuery,
   readRunClock,
-  requireRun,
   runExists,
-  staleError,
   staleNow,
   startedRun,
-  TERMINAL_EVENT,
-  terminalEvent,
   toHeartbeatDetails,
 } from './run-rules.js';
+import {
+  endHeldRun,
+  type HeldRun,
+  type RunStepContext,
+  requireHeld,
+  sweepHeldFinishedRun,
+  sweepHeldLiveRun,
+} from './run-steps.js';
 import type { RunStore } from './run-store.js';
 import {
   type AnalysisRun,
@@ -143,6 +141,8 @@ export class PostgresRunStore implements RunStore {
   readonly #staleAfterMs: number;
   readonly #onWarning: PostgresRunStoreOptions['onWarning'];
   readonly #life = new Lifecycle('PostgresRunStore');
+  /** What the shared steps (run-steps.ts) use of this store; `updatedAt` is the row's plus one, or now. */
+  readonly #steps: RunStepContext;
   readonly #timers = new Set<HeartbeatHandle | CleanupHandle>();
   #idStamp = 0;
 
@@ -157,6 +157,7 @@ export class PostgresRunStore implements RunStore {
     }
     this.#db = database;
     this.#events = options?.events;
+    this.#steps = { events: this.#events, now: () => this.#now(), stamp: nextStamp };
     const clock = options?.clock ?? systemClock;
     if (typeof clock !== 'function') throw new ValidationError('clock must be a function returning epoch ms');
     this.#clock = clock;
@@ -205,11 +206,11 @@ export class PostgresRunStore implements RunStore {
     this.#life.check();
     assertValidId(runId, 'runId');
     return this.#life.run(() =>
-      this.#locked(`starting run '${runId}'`, runId, async (client, found) => {
-        const current = requireRun(runId, found);
+      this.#locked(`starting run '${runId}'`, runId, async (held) => {
+        const { current, write } = requireHeld(runId, held);
         checkStart(current);
         const startedAt = this.#now();
-        return this.#write(client, startedRun(current, startedAt, nextStamp(current.updatedAt, startedAt)));
+        return write((latest) => startedRun(latest, startedAt, nextStamp(latest.updatedAt, startedAt)));
       }),
     );
   }
@@ -249,7 +250,7 @@ export class PostgresRunStore implements RunStore {
           [runId],
         );
         const status = found[0]?.status;
-        if (status === undefined) requireRun(runId, undefined);
+        if (status === undefined) throw new NotFoundError('run', runId);
         // A live status here means the run was deleted and created again in between: beat the new one.
         else if (isTerminalStatus(status)) throw finishedRunBeat(runId, status);
       }
@@ -364,11 +365,12 @@ export class PostgresRunStore implements RunStore {
     const { force = false } = parseInput(DeleteRunOptionsSchema, options, 'delete options');
     return this.#life.run(async () => {
       const now = this.#now();
-      return this.#locked(`deleting run '${runId}'`, runId, async (client, current) => {
-        if (!current) return false;
-        checkDeletable(current, now, this.#staleAfterMs, force);
+      return this.#locked(`deleting run '${runId}'`, runId, async (held) => {
+        if (!held) return false;
+        checkDeletable(held.current, now, this.#staleAfterMs, force);
+        // The log first, as cleanup does: a crash in between leaves a row whose log is gone.
         await this.#events?.delete(runId);
-        await client.query(`DELETE FROM ${this.#table} WHERE run_id = $1`, [runId]);
+        await held.remove();
         return true;
       });
     });
@@ -457,89 +459,29 @@ export class PostgresRunStore implements RunStore {
     const { now, staleAfterMs } = pass;
     const runId = seen.runId;
     if (!(await this.#isSealed(runId)) && !isStaleAt(seen, now, staleAfterMs)) return 'kept';
-    const outcome = await this.#lockedOrSkip(`abandoning run '${runId}'`, runId, report, async (client, current) => {
-      if (!current) return 'gone';
-      if (isTerminalStatus(current.status)) return 'finished';
-      if (await this.#isSealed(runId)) {
-        await this.#finishFromLog(client, current);
-        return 'finished';
-      }
-      if (!isStaleAt(current, now, staleAfterMs)) return 'kept';
-      const stampNow = this.#now();
-      const error = staleError(current, now, staleAfterMs);
-      if (this.#events) {
-        try {
-          await this.#events.append(runId, { type: 'error', payload: error });
-        } catch (appendError) {
-          // A live process still writes this run's log: it is not dead, only slow to beat.
-          if (appendError instanceof LockError) return 'kept';
-          if (!isCode(appendError, 'SEALED')) throw appendError;
-          await this.#finishFromLog(client, current);
-          return 'finished';
-        }
-      }
-      await this.#write(client, abandonedRun(current, error, now, nextStamp(current.updatedAt, stampNow)));
-      return 'abandoned';
-    });
+    const outcome = await this.#lockedOrSkip(`abandoning run '${runId}'`, runId, report, (held) =>
+      sweepHeldLiveRun(this.#steps, held, now, staleAfterMs),
+    );
     return outcome ?? 'kept';
   }
 
   async #sweepFinished(runId: string, pass: CleanupPass, report: CleanupReport): Promise<'kept' | 'deleted' | 'gone'> {
-    const outcome = await this.#lockedOrSkip(`deleting run '${runId}'`, runId, report, async (client, current) => {
-      if (!current) return 'gone';
-      if (!isExpired(current, pass.now, pass.retentionMs)) return 'kept';
-      // The log first: a crash in between leaves a row whose log is gone, deleted next time.
-      try {
-        await this.#events?.delete(runId);
-      } catch (error) {
-        if (error instanceof LockError) return 'kept';
-        throw error;
-      }
-      await client.query(`DELETE FROM ${this.#table} WHERE run_id = $1`, [runId]);
-      return 'deleted';
-    });
+    const outcome = await this.#lockedOrSkip(`deleting run '${runId}'`, runId, report, (held) =>
+      sweepHeldFinishedRun(this.#steps, held, pass.now, pass.retentionMs),
+    );
     return outcome ?? 'kept';
   }
 
   /** Ends a live run: terminal event first (when a log is attached), then the record, under the row's lock. */
   async #end(runId: string, ending: Ending): Promise<AnalysisRun> {
-    const { to, payload } = ending;
     const outcome = await this.#life.run(() =>
-      this.#locked(`finishing run '${runId}'`, runId, async (client, found) => {
-        const current = requireRun(runId, found);
-        checkEnd(current, to);
-        // Read (and check) the clock before the terminal event: a bad reading must change nothing.
-        const completedAt = this.#now();
-        if (this.#events) {
-          try {
-            await this.#events.append(runId, { type: TERMINAL_EVENT[to], payload });
-          } catch (error) {
-            if (!isCode(error, 'SEALED')) throw error;
-            // The log already ended (an earlier attempt appended and then failed): the record follows it,
-            // and is committed even when this call is then refused.
-            const repaired = await this.#finishFromLog(client, current);
-            return repaired.status === to ? { run: repaired } : { refused: contradictsLog(repaired, to) };
-          }
-        }
-        return {
-          run: await this.#write(
-            client,
-            endedRun(current, ending, completedAt, nextStamp(current.updatedAt, completedAt)),
-          ),
-        };
-      }),
+      this.#locked(`finishing run '${runId}'`, runId, (held) =>
+        endHeldRun(this.#steps, requireHeld(runId, held), ending),
+      ),
     );
+    // A refusal comes after the commit: the record repaired from the log is kept.
     if ('refused' in outcome) throw outcome.refused;
     return outcome.run;
-  }
-
-  /** Finishes a live run as its sealed event log says it ended. Call with the row locked. */
-  async #finishFromLog(client: PoolClient, latest: AnalysisRun): Promise<AnalysisRun> {
-    const events = this.#events;
-    if (!events) throw new CorruptStoreError(this.#where(latest.runId), 'it has no event log to finish it from');
-    const now = this.#now();
-    const terminal = await terminalEvent(events, latest.runId);
-    return this.#write(client, finishedFromLog(latest, terminal, now, nextStamp(latest.updatedAt, now)));
   }
 
   async #isSealed(runId: string): Promise<boolean> {
@@ -557,18 +499,14 @@ export class PostgresRunStore implements RunStore {
     return run;
   }
 
-  /** Runs `body` in a transaction holding the run's row (`FOR UPDATE`); `current` is undefined when there is none. */
-  #locked<R>(
-    what: string,
-    runId: string,
-    body: (client: PoolClient, current: AnalysisRun | undefined) => Promise<R>,
-  ): Promise<R> {
+  /** Runs `body` in a transaction holding the run's row (`FOR UPDATE`); `undefined` when there is none. */
+  #locked<R>(what: string, runId: string, body: (held: HeldRun | undefined) => Promise<R>): Promise<R> {
     return this.#db.transaction(what, async (client) => {
       const rows = await client.query<{ record: unknown }>(
         `SELECT record FROM ${this.#table} WHERE run_id = $1 FOR UPDATE`,
         [runId],
       );
-      return body(client, rows.rows[0] ? this.#parse(runId, rows.rows[0].record) : undefined);
+      return body(rows.rows[0] ? this.#held(client, runId, rows.rows[0].record) : undefined);
     });
   }
 
@@ -580,7 +518,7 @@ export class PostgresRunStore implements RunStore {
     what: string,
     runId: string,
     report: CleanupReport,
-    body: (client: PoolClient, current: AnalysisRun | undefined) => Promise<R>,
+    body: (held: HeldRun | undefined) => Promise<R>,
   ): Promise<R | undefined> {
     try {
       return await this.#db.transaction(what, async (client) => {
@@ -588,15 +526,27 @@ export class PostgresRunStore implements RunStore {
           `SELECT record FROM ${this.#table} WHERE run_id = $1 FOR UPDATE SKIP LOCKED`,
           [runId],
         );
-        if (rows.rows[0]) return body(client, this.#parse(runId, rows.rows[0].record));
+        if (rows.rows[0]) return body(this.#held(client, runId, rows.rows[0].record));
         const exists = await client.query(`SELECT 1 FROM ${this.#table} WHERE run_id = $1`, [runId]);
-        return exists.rows.length > 0 ? undefined : body(client, undefined);
+        return exists.rows.length > 0 ? undefined : body(undefined);
       });
     } catch (error) {
       if (!(error instanceof CorruptStoreError)) throw error;
       this.#skip(runId, error.message, report);
       return undefined;
     }
+  }
+
+  /** A locked row as the shared steps hold it: its record, and writes within `client`'s transaction. */
+  #held(client: PoolClient, runId: string, record: unknown): HeldRun {
+    const current = this.#parse(runId, record);
+    return {
+      current,
+      write: (next) => this.#write(client, next(current)),
+      remove: async () => {
+        await client.query(`DELETE FROM ${this.#table} WHERE run_id = $1`, [runId]);
+      },
+    };
   }
 
   /**
