@@ -130,6 +130,9 @@ function rowValues(run: AnalysisRun): unknown[] {
  * - Cleanup takes each run with `FOR UPDATE SKIP LOCKED` and judges it again under the lock, so
  *   that with several instances at once each stale run is abandoned, and each expired run
  *   deleted, by exactly one of them; a run another instance holds is left for it (kept).
+ * - A transaction that holds a row while it calls the event log keeps its connection meanwhile;
+ *   an event log on the same pool needs one more. At most half the pool's connections are held
+ *   that way at once, so the log always finds one (a pool of one connection cannot do both).
  *
  * `close()` stops the store's timers and waits for work in flight; the database is not closed
  * (`createPostgresStores().close()` closes it).
@@ -145,6 +148,9 @@ export class PostgresRunStore implements RunStore {
   readonly #steps: RunStepContext;
   readonly #timers = new Set<HeartbeatHandle | CleanupHandle>();
   #idStamp = 0;
+  /** Transactions of this store that hold a row while they may call the event log, and those waiting to. */
+  #holding = 0;
+  readonly #waiting: (() => void)[] = [];
 
   /**
    * Opens the store on `database`. Nothing is read or created until the first operation.
@@ -501,7 +507,7 @@ export class PostgresRunStore implements RunStore {
 
   /** Runs `body` in a transaction holding the run's row (`FOR UPDATE`); `undefined` when there is none. */
   #locked<R>(what: string, runId: string, body: (held: HeldRun | undefined) => Promise<R>): Promise<R> {
-    return this.#db.transaction(what, async (client) => {
+    return this.#transaction(what, async (client) => {
       const rows = await client.query<{ record: unknown }>(
         `SELECT record FROM ${this.#table} WHERE run_id = $1 FOR UPDATE`,
         [runId],
@@ -521,7 +527,7 @@ export class PostgresRunStore implements RunStore {
     body: (held: HeldRun | undefined) => Promise<R>,
   ): Promise<R | undefined> {
     try {
-      return await this.#db.transaction(what, async (client) => {
+      return await this.#transaction(what, async (client) => {
         const rows = await client.query<{ record: unknown }>(
           `SELECT record FROM ${this.#table} WHERE run_id = $1 FOR UPDATE SKIP LOCKED`,
           [runId],
@@ -534,6 +540,25 @@ export class PostgresRunStore implements RunStore {
       if (!(error instanceof CorruptStoreError)) throw error;
       this.#skip(runId, error.message, report);
       return undefined;
+    }
+  }
+
+  /**
+   * A transaction that holds a run's row. With an event log attached it may append or delete
+   * while it holds its connection, and a log on the same pool needs a connection of its own: so
+   * at most half the pool's connections are held this way at once, and the log always finds one.
+   */
+  async #transaction<R>(what: string, work: (client: PoolClient) => Promise<R>): Promise<R> {
+    if (!this.#events) return this.#db.transaction(what, work);
+    const max = ((await this.#db.pool()) as { options?: { max?: number } }).options?.max ?? 10;
+    const limit = Math.max(1, Math.floor(max / 2));
+    while (this.#holding >= limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#holding++;
+    try {
+      return await this.#db.transaction(what, work);
+    } finally {
+      this.#holding--;
+      this.#waiting.shift()?.();
     }
   }
 

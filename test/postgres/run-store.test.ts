@@ -2,6 +2,7 @@
 // beating and finishing the same runs at once (real child processes, each with its own pool), and
 // the row's columns kept in agreement with its record.
 import * as path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { CorruptStoreError, type RunStore } from '../../src/index.js';
 import { PostgresDatabase } from '../../src/postgres/database.js';
@@ -9,6 +10,7 @@ import { PostgresRunStore } from '../../src/runs/postgres-run-store.js';
 import type { CleanupReport } from '../../src/runs/schemas.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { runTogether } from '../multiprocess/run-children.js';
+import { FakeEventLog } from '../runs/fake-event-log.js';
 import { ManualClock } from '../runs/run-store.conformance.js';
 
 const db = usePostgres();
@@ -183,4 +185,24 @@ describe('PostgresRunStore rows', () => {
     await watched.close();
     await store.close();
   });
+
+  it('finishes many runs at once when its event log draws on the same small pool', async () => {
+    // Each status change holds a connection (the row lock) while it appends the terminal event;
+    // an event log on the same pool needs another one. Ten changes on a pool of two must not
+    // take every connection and wait for each other forever.
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const database = new PostgresDatabase({ pool, schema: db.freshSchema() });
+    const log = new FakeEventLog();
+    log.onAppend = async () => {
+      await database.query('appending', 'SELECT pg_sleep(0.01)');
+    };
+    const store = new PostgresRunStore(database, { events: log });
+    const runIds = ids('busy', 10);
+    for (const runId of runIds) await store.create({ runId, sessionId: 's', question: 'q' });
+    const done = await Promise.all(runIds.map((runId) => store.complete(runId, 1)));
+    expect(done.map((run) => run.status)).toEqual(runIds.map(() => 'completed'));
+    for (const runId of runIds) expect(log.types(runId)).toEqual(['analysis_completed']);
+    await store.close();
+    await pool.end();
+  }, 20_000);
 });
