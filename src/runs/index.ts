@@ -10,5 +10,5 @@ export type { HeartbeatHandle } from './heartbeat-timer.js';
 export type { RunEventSink } from './run-event-sink.js';
 // The seam's real implementation, nodeRunFilesIO, is exported from `agent-stores/testing`.
 export type { RunFilesIO } from './run-files-io.js';
-export * from './schemas.js';
 export type { RunStore } from './run-store.js';
+export * from './schemas.js';
