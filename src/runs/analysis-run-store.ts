@@ -1,6 +1,5 @@
-import { type Clock, checkClockReading, nextStamp, readClock, systemClock } from '../storage/clock.js';
+import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
 import {
-  ConflictError,
   CorruptStoreError,
   IllegalTransitionError,
   LockError,
@@ -13,42 +12,72 @@ import {
 import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
-import { parseInput, toJsonValue } from '../storage/validate.js';
-import { rememberJsonText } from './beat-file.js';
-import { type CleanupHandle, startCleanupTimer } from './cleanup-timer.js';
+import { parseInput } from '../storage/validate.js';
+import { type CleanupHandle, startRunCleanup } from './cleanup-timer.js';
 import { FileRunBackend } from './file-run-backend.js';
-import { type HeartbeatHandle, startHeartbeatTimer } from './heartbeat-timer.js';
+import { type HeartbeatHandle, startRunHeartbeat } from './heartbeat-timer.js';
 import { MemoryRunBackend } from './memory-run-backend.js';
 import { type Beat, BUSY, FENCED, type OnUnreadable, type RunBackend } from './run-backend.js';
 import type { RunEventSink } from './run-event-sink.js';
 import type { RunFilesIO } from './run-files-io.js';
 import { newRunId } from './run-id.js';
 import {
+  cancellation,
+  checkDeletable,
+  checkStart,
+  cleanupVerdict,
+  completion,
+  copyRun,
+  decodeCursor,
+  type Ending,
+  failure,
+  finishedRunBeat,
+  isBeyond,
+  isExpired,
+  isStaleAt,
+  type Json,
+  matchesQuery,
+  newRun,
+  pageOf,
+  parseCleanupOptions,
+  parseCreateInput,
+  parseStaleAfterMs,
+  type RunQuery,
+  readRunClock,
+  requireRun,
+  runExists,
+  sortRuns,
+  staleNow,
+  startedRun,
+  toHeartbeatDetails,
+} from './run-rules.js';
+import {
+  endHeldRun,
+  type HeldRun,
+  type RunStepContext,
+  requireHeld,
+  sweepHeldFinishedRun,
+  sweepHeldLiveRun,
+} from './run-steps.js';
+import {
   type AnalysisRun,
-  type AnalysisRunStatus,
   type CleanupOptions,
-  CleanupOptionsSchema,
   type CleanupReport,
   type CreateRunInput,
-  CreateRunInputSchema,
   type DeleteRunOptions,
   DeleteRunOptionsSchema,
   type FailRunInput,
-  FailRunInputSchema,
   isTerminalStatus,
   type ListRunsFilter,
   ListRunsFilterSchema,
   type PageRunsOptions,
   PageRunsOptionsSchema,
-  type RunError,
   type RunPage,
   type StartCleanupOptions,
-  StartCleanupOptionsSchema,
   type StartHeartbeatOptions,
-  StartHeartbeatOptionsSchema,
 } from './schemas.js';
 
-type Json = NonNullable<AnalysisRun['result']>;
+export { MAX_HEARTBEAT_DETAILS_BYTES } from './run-rules.js';
 
 /** Options of {@link AnalysisRunStore}. */
 export interface AnalysisRunStoreOptions {
@@ -114,100 +143,8 @@ export interface RunStoreWarning {
   message: string;
 }
 
-/** Heartbeat details are rewritten on every beat: keep them small. */
-export const MAX_HEARTBEAT_DETAILS_BYTES = 16 * 1024;
-
-const DEFAULT_STALE_AFTER_MS = 90_000;
-
 // Set by `inMemory()` for one constructor call: the public constructor always opens a directory.
 let openInMemory = false;
-
-/** A deep copy of a JSON value; much faster than `structuredClone` for the small values of a run. */
-function cloneJson<T>(value: T): T {
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map(cloneJson) as T;
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) copy[key] = cloneJson((value as Record<string, unknown>)[key]);
-  return copy as T;
-}
-
-/** A copy the caller may change without touching the store's cached records. */
-function copyRun(run: AnalysisRun): AnalysisRun {
-  const copy = { ...run };
-  if (typeof run.heartbeatDetails === 'object' && run.heartbeatDetails !== null) {
-    copy.heartbeatDetails = cloneJson(run.heartbeatDetails);
-  }
-  if (typeof run.result === 'object' && run.result !== null) copy.result = cloneJson(run.result);
-  if (run.error) copy.error = cloneJson(run.error);
-  return copy;
-}
-
-/** `value` as the JSON it will be stored as, or a {@link ValidationError}. */
-function toJson(value: unknown, what: string, limit?: number): Json {
-  const json = toJsonValue(value, what);
-  if (limit !== undefined && Buffer.byteLength(json.text) > limit) {
-    throw new ValidationError(`${what} are ${Buffer.byteLength(json.text)} bytes, over the limit of ${limit}`);
-  }
-  // The checked copy is what JSON.parse of the text would give; its text is kept for the beat file.
-  if (typeof json.value === 'object' && json.value !== null) rememberJsonText(json.value, json.text);
-  return json.value as Json;
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return error instanceof StoreError ? error.code === code : (error as { code?: unknown })?.code === code;
-}
-
-/** The latest sign of life of a run: its heartbeat, start or creation, whichever is latest. */
-function lastSignOfLife(run: AnalysisRun): number {
-  return Math.max(run.heartbeatAt ?? 0, run.startedAt ?? 0, run.createdAt);
-}
-
-/** What a terminal event says about how the run ended. */
-function endFromEvent(event: { type: string; payload: unknown; at: number }): Partial<AnalysisRun> & {
-  status: AnalysisRunStatus;
-} {
-  const payload = (typeof event.payload === 'object' && event.payload !== null ? event.payload : {}) as Record<
-    string,
-    unknown
-  >;
-  const completedAt = Math.max(0, Math.trunc(event.at));
-  switch (event.type) {
-    case 'analysis_completed': {
-      const result = 'result' in payload ? payload.result : event.payload;
-      return result === undefined || result === null
-        ? { status: 'completed', completedAt }
-        : { status: 'completed', completedAt, result: result as Json };
-    }
-    case 'error':
-      return {
-        status: 'failed',
-        completedAt,
-        error: {
-          code: typeof payload.code === 'string' && payload.code ? payload.code : 'failed',
-          message: typeof payload.message === 'string' ? payload.message : 'the run failed (see its event log)',
-        },
-      };
-    case 'end':
-      return {
-        status: 'cancelled',
-        completedAt,
-        error: { code: 'cancelled', message: typeof payload.reason === 'string' ? payload.reason : 'cancelled' },
-      };
-    default:
-      return {
-        status: 'failed',
-        completedAt,
-        error: { code: 'log_sealed', message: `the run's event log ended with '${event.type}'` },
-      };
-  }
-}
-
-/** The terminal event that announces each terminal status. */
-const TERMINAL_EVENT: Record<'completed' | 'failed' | 'cancelled', string> = {
-  completed: 'analysis_completed',
-  failed: 'error',
-  cancelled: 'end',
-};
 
 /**
  * Run records of an analysis agent: `pending → running → completed | failed | cancelled`, with
@@ -242,6 +179,8 @@ const TERMINAL_EVENT: Record<'completed' | 'failed' | 'cancelled', string> = {
 export class AnalysisRunStore {
   readonly #backend: RunBackend;
   readonly #events: RunEventSink | undefined;
+  /** What the shared steps (run-steps.ts) use of this store: its event log, clock and stamps. */
+  readonly #stepContext: RunStepContext;
   readonly #clock: Clock;
   readonly #staleAfterMs: number;
   readonly #onWarning: ((warning: RunStoreWarning) => void) | undefined;
@@ -259,12 +198,13 @@ export class AnalysisRunStore {
    */
   constructor(options: AnalysisRunStoreOptions) {
     this.#events = options?.events;
+    this.#stepContext = {
+      events: this.#events,
+      now: () => this.#now(),
+      stamp: (floor, now) => this.#stamp(floor, now),
+    };
     this.#clock = options?.clock ?? systemClock;
-    const staleAfterMs = options?.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
-    if (typeof staleAfterMs !== 'number' || !(staleAfterMs > 0)) {
-      throw new ValidationError(`staleAfterMs must be a positive number of ms, got ${String(staleAfterMs)}`);
-    }
-    this.#staleAfterMs = staleAfterMs;
+    this.#staleAfterMs = parseStaleAfterMs(options?.staleAfterMs);
     const onWarning = options?.onWarning;
     if (onWarning !== undefined && typeof onWarning !== 'function') {
       throw new ValidationError('onWarning must be a function');
@@ -305,29 +245,12 @@ export class AnalysisRunStore {
    */
   async create(input: CreateRunInput): Promise<AnalysisRun> {
     this.#open();
-    const given = (input as { runId?: unknown } | undefined)?.runId;
-    if (given !== undefined) assertValidId(given, 'runId');
-    const parsed = parseInput(CreateRunInputSchema, input, 'run');
+    const parsed = parseCreateInput(input);
     const runId = parsed.runId ?? this.#newId(this.#now());
     return this.#locked(runId, async () => {
-      if (this.#backend.get(runId)) {
-        throw new ConflictError(
-          `run '${runId}' already exists; pick another runId, or leave it out to have one generated`,
-        );
-      }
+      if (this.#backend.get(runId)) throw runExists(runId);
       const now = this.#now();
-      // Fields in the order of the contract, optional ones only when given.
-      const run: AnalysisRun = {
-        runId,
-        ...(parsed.tenantId !== undefined && { tenantId: parsed.tenantId }),
-        ...(parsed.workspaceId !== undefined && { workspaceId: parsed.workspaceId }),
-        sessionId: parsed.sessionId,
-        ...(parsed.mode !== undefined && { mode: parsed.mode }),
-        question: parsed.question,
-        status: 'pending',
-        createdAt: now,
-        updatedAt: this.#stamp(0, now),
-      };
+      const run = newRun(parsed, runId, now, this.#stamp(0, now));
       await this.#backend.create(run);
       return copyRun(run);
     });
@@ -342,18 +265,11 @@ export class AnalysisRunStore {
     this.#open();
     assertValidId(runId, 'runId');
     return this.#locked(runId, async () => {
-      const current = this.#require(runId);
-      if (current.status !== 'pending') {
-        const hint = current.status === 'running' ? 'it is already running' : 'a finished run cannot start again';
-        throw new IllegalTransitionError(runId, current.status, 'running', hint);
-      }
+      checkStart(this.#require(runId));
       const startedAt = this.#now();
-      const next = await this.#backend.update(runId, (latest) => ({
-        ...latest,
-        status: 'running',
-        startedAt,
-        updatedAt: this.#stamp(latest.updatedAt, startedAt),
-      }));
+      const next = await this.#backend.update(runId, (latest) =>
+        startedRun(latest, startedAt, this.#stamp(latest.updatedAt, startedAt)),
+      );
       return copyRun(next);
     });
   }
@@ -371,8 +287,7 @@ export class AnalysisRunStore {
   async heartbeat(runId: string, details?: unknown): Promise<AnalysisRun> {
     this.#open();
     assertValidId(runId, 'runId');
-    const newDetails =
-      details === undefined ? undefined : toJson(details, 'heartbeat details', MAX_HEARTBEAT_DETAILS_BYTES);
+    const newDetails = toHeartbeatDetails(details);
     const now = this.#now();
     let result = this.#beatOnce(runId, now, newDetails);
     if (result === BUSY) {
@@ -405,16 +320,7 @@ export class AnalysisRunStore {
    */
   startHeartbeat(runId: string, options: StartHeartbeatOptions): HeartbeatHandle {
     this.#open();
-    assertValidId(runId, 'runId');
-    const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
-    const timer: HeartbeatHandle = startHeartbeatTimer({
-      beat: () => this.heartbeat(runId),
-      intervalMs,
-      onError,
-      onStop: () => this.#timers.delete(timer),
-    });
-    this.#timers.add(timer);
-    return timer;
+    return startRunHeartbeat(this.#timers, runId, options, () => this.heartbeat(runId));
   }
 
   /**
@@ -428,20 +334,7 @@ export class AnalysisRunStore {
    */
   startCleanup(options: StartCleanupOptions): CleanupHandle {
     this.#open();
-    const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseInput(
-      StartCleanupOptionsSchema,
-      options,
-      'cleanup timer options',
-    );
-    const timer: CleanupHandle = startCleanupTimer({
-      pass: () => this.cleanup(staleAfterMs === undefined ? { retentionMs } : { retentionMs, staleAfterMs }),
-      everyMs,
-      onResult,
-      onError,
-      onStop: () => this.#timers.delete(timer),
-    });
-    this.#timers.add(timer);
-    return timer;
+    return startRunCleanup(this.#timers, options, (pass) => this.cleanup(pass));
   }
 
   /**
@@ -454,10 +347,7 @@ export class AnalysisRunStore {
   async complete(runId: string, result?: unknown): Promise<AnalysisRun> {
     this.#open();
     assertValidId(runId, 'runId');
-    const value = result === undefined ? undefined : toJson(result, 'result');
-    const end: Partial<AnalysisRun> = value === undefined ? {} : { result: value };
-    const payload = value === undefined ? { status: 'completed' } : { status: 'completed', result: value };
-    return this.#end(runId, 'completed', payload, end);
+    return this.#end(runId, completion(result));
   }
 
   /**
@@ -469,8 +359,7 @@ export class AnalysisRunStore {
   async fail(runId: string, error: FailRunInput): Promise<AnalysisRun> {
     this.#open();
     assertValidId(runId, 'runId');
-    const runError = toRunError(error);
-    return this.#end(runId, 'failed', runError, { error: runError });
+    return this.#end(runId, failure(error));
   }
 
   /**
@@ -481,13 +370,7 @@ export class AnalysisRunStore {
   async cancel(runId: string, reason?: string): Promise<AnalysisRun> {
     this.#open();
     assertValidId(runId, 'runId');
-    if (reason !== undefined && typeof reason !== 'string') {
-      throw new ValidationError(`cancel reason must be a string, got ${typeof reason}`);
-    }
-    const payload = reason === undefined ? { status: 'cancelled' } : { status: 'cancelled', reason };
-    return this.#end(runId, 'cancelled', payload, {
-      error: { code: 'cancelled', message: reason ?? 'cancelled' },
-    });
+    return this.#end(runId, cancellation(reason));
   }
 
   /**
@@ -530,23 +413,15 @@ export class AnalysisRunStore {
     let matches = this.#matching(query);
     if (query.cursor !== undefined) {
       const after = decodeCursor(query.cursor, order);
-      // The runs beyond the cursor's position: older ones for `newest`, newer ones for `oldest`.
-      const beyond = order === 'newest' ? -1 : 1;
-      matches = matches.filter((run) => Math.sign(compareRuns(run, after)) === beyond);
+      matches = matches.filter((run) => isBeyond(run, after, order));
     }
-    const runs = matches.slice(0, query.limit).map(copyRun);
-    const last = runs.at(-1);
-    return matches.length > query.limit && last ? { runs, nextCursor: encodeCursor(order, last) } : { runs };
+    const page = pageOf(matches, query.limit, order);
+    page.runs = page.runs.map(copyRun);
+    return page;
   }
 
   /** Every run that matches the filters, in the order asked for (the store's own records: copy them). */
-  #matching(query: {
-    status?: AnalysisRunStatus | undefined;
-    sessionId?: string | undefined;
-    tenantId?: string | undefined;
-    workspaceId?: string | undefined;
-    order?: 'newest' | 'oldest' | undefined;
-  }): AnalysisRun[] {
+  #matching(query: RunQuery): AnalysisRun[] {
     const live = query.status === undefined || !isTerminalStatus(query.status);
     const finished = query.status === undefined || isTerminalStatus(query.status);
     const skip = this.#skipper();
@@ -554,17 +429,10 @@ export class AnalysisRunStore {
     if (live) for (const run of this.#backend.listActive(skip)) byId.set(run.runId, run);
     // Read after the live ones: a run that finished in between shows once, finished.
     if (finished) for (const run of this.#backend.listDone(skip)) byId.set(run.runId, run);
-    const matches: AnalysisRun[] = [];
-    for (const run of byId.values()) {
-      if (query.status !== undefined && run.status !== query.status) continue;
-      if (query.sessionId !== undefined && run.sessionId !== query.sessionId) continue;
-      if (query.tenantId !== undefined && run.tenantId !== query.tenantId) continue;
-      if (query.workspaceId !== undefined && run.workspaceId !== query.workspaceId) continue;
-      matches.push(run);
-    }
-    matches.sort(compareRuns);
-    if ((query.order ?? 'newest') === 'newest') matches.reverse();
-    return matches;
+    return sortRuns(
+      [...byId.values()].filter((run) => matchesQuery(run, query)),
+      query.order,
+    );
   }
 
   /**
@@ -584,11 +452,7 @@ export class AnalysisRunStore {
     return this.#locked(runId, async () => {
       const current = this.#backend.get(runId);
       if (!current) return false;
-      if (!force && !isTerminalStatus(current.status) && !this.#isStale(current, now, this.#staleAfterMs)) {
-        throw new ConflictError(
-          `run '${runId}' is ${current.status} and its heartbeat is fresh: a process is still working on it. Finish or cancel it first, or pass { force: true }`,
-        );
-      }
+      checkDeletable(current, now, this.#staleAfterMs, force);
       // The log first, as cleanup does: a crash in between leaves a record whose log is gone.
       await this.#events?.delete(runId);
       await this.#backend.remove(runId);
@@ -606,8 +470,7 @@ export class AnalysisRunStore {
    */
   isStale(run: AnalysisRun, now?: number): boolean {
     this.#open();
-    const at = now === undefined ? this.#now() : checkClockReading(now, 'isStale() now');
-    return this.#isStale(run, at, this.#staleAfterMs);
+    return isStaleAt(run, staleNow(now, this.#clock), this.#staleAfterMs);
   }
 
   /**
@@ -637,9 +500,8 @@ export class AnalysisRunStore {
   }
 
   async #cleanup(options: CleanupOptions): Promise<CleanupReport> {
-    const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
-    const { retentionMs, staleAfterMs = this.#staleAfterMs, dryRun = false, onProgress } = parsed;
-    const now = parsed.now === undefined ? this.#now() : checkClockReading(parsed.now, 'cleanup() now');
+    const pass = parseCleanupOptions(options, this.#clock, this.#staleAfterMs);
+    const { retentionMs, staleAfterMs, dryRun, now, onProgress } = pass;
     const report: CleanupReport = { kept: [], abandoned: [], deleted: [], unreadable: [] };
     const skip = this.#skipper(report);
     let judgedCount = 0;
@@ -652,13 +514,13 @@ export class AnalysisRunStore {
       total = active.length;
       for (const seen of active) {
         judged.add(seen.runId);
-        (this.#isStale(seen, now, staleAfterMs) ? report.abandoned : report.kept).push(seen.runId);
+        report[cleanupVerdict(seen, pass)].push(seen.runId);
         progress();
       }
       const done = this.#backend.listDone(skip).filter((seen) => !judged.has(seen.runId));
       total += done.length;
       for (const seen of done) {
-        (this.#isExpired(seen, now, retentionMs) ? report.deleted : report.kept).push(seen.runId);
+        report[cleanupVerdict(seen, pass)].push(seen.runId);
         progress();
       }
       return report;
@@ -684,7 +546,7 @@ export class AnalysisRunStore {
     const done = this.#backend.listDone(skip).filter((seen) => !judged.has(seen.runId));
     total += done.length;
     for (const seen of done) {
-      if (this.#isExpired(seen, now, retentionMs)) {
+      if (isExpired(seen, now, retentionMs)) {
         const outcome = await this.#orSkip(seen.runId, skip, () => this.#sweepFinished(seen.runId, now, retentionMs));
         if (outcome === 'deleted') report.deleted.push(seen.runId);
         else if (outcome === 'kept') report.kept.push(seen.runId);
@@ -751,67 +613,17 @@ export class AnalysisRunStore {
   ): Promise<'kept' | 'abandoned' | 'finished' | 'gone'> {
     const runId = seen.runId;
     const sealed = await this.#isSealed(runId);
-    if (!sealed && !this.#isStale(seen, now, staleAfterMs)) return 'kept';
-    const outcome = await this.#lockedOrSkip(runId, async () => {
-      const current = this.#backend.get(runId);
-      if (!current) return 'gone' as const;
-      if (isTerminalStatus(current.status)) return 'finished' as const;
-      if (await this.#isSealed(runId)) {
-        await this.#finishFromLog(runId);
-        return 'finished' as const;
-      }
-      if (!this.#isStale(current, now, staleAfterMs)) return 'kept' as const;
-      const stampNow = this.#now();
-      const lastAlive = lastSignOfLife(current);
-      const error: RunError = {
-        code: 'heartbeat_stale',
-        message:
-          lastAlive > now
-            ? `its latest sign of life is ${lastAlive - now} ms in the future, beyond the tolerance of staleAfterMs ${staleAfterMs} (a clock was wrong); no heartbeat at a believable time, so the process running it is presumed dead`
-            : `no heartbeat for ${now - lastAlive} ms (staleAfterMs ${staleAfterMs}); the process running it is presumed dead`,
-        details: { lastSignOfLifeAt: lastAlive, staleAfterMs },
-      };
-      if (this.#events) {
-        try {
-          await this.#events.append(runId, { type: 'error', payload: error });
-        } catch (appendError) {
-          // A live process still writes this run's log (it holds the log's writer lock): it is
-          // not dead, only slow to beat. Leave it; a dead writer's lock is taken over at once.
-          if (appendError instanceof LockError) return 'kept' as const;
-          if (!isCode(appendError, 'SEALED')) throw appendError;
-          await this.#finishFromLog(runId);
-          return 'finished' as const;
-        }
-      }
-      await this.#backend.finish(runId, (latest) => ({
-        ...latest,
-        status: 'failed',
-        completedAt: now,
-        updatedAt: this.#stamp(latest.updatedAt, stampNow),
-        error,
-      }));
-      return 'abandoned' as const;
-    });
+    if (!sealed && !isStaleAt(seen, now, staleAfterMs)) return 'kept';
+    const outcome = await this.#lockedOrSkip(runId, () =>
+      sweepHeldLiveRun(this.#stepContext, this.#holding(runId), now, staleAfterMs),
+    );
     return outcome ?? 'kept';
   }
 
   async #sweepFinished(runId: string, now: number, retentionMs: number): Promise<'kept' | 'deleted' | 'gone'> {
-    const outcome = await this.#lockedOrSkip(runId, async () => {
-      const current = this.#backend.get(runId);
-      if (!current) return 'gone' as const;
-      if (!isTerminalStatus(current.status) || !this.#isExpired(current, now, retentionMs)) return 'kept' as const;
-      // The log first: a crash in between leaves a record whose log is gone, deleted next time;
-      // the other order could leave a log nothing points to.
-      try {
-        await this.#events?.delete(runId);
-      } catch (error) {
-        // Another process still holds the log (a follower's writer, say): try again next pass.
-        if (error instanceof LockError) return 'kept' as const;
-        throw error;
-      }
-      await this.#backend.remove(runId);
-      return 'deleted' as const;
-    });
+    const outcome = await this.#lockedOrSkip(runId, () =>
+      sweepHeldFinishedRun(this.#stepContext, this.#holding(runId), now, retentionMs),
+    );
     return outcome ?? 'kept';
   }
 
@@ -820,9 +632,7 @@ export class AnalysisRunStore {
     try {
       return this.#backend.beat(runId, (current) => {
         if (!current) throw new NotFoundError('run', runId);
-        if (isTerminalStatus(current.status)) {
-          throw new IllegalTransitionError(runId, current.status, 'running', 'a finished run takes no heartbeats');
-        }
+        if (isTerminalStatus(current.status)) throw finishedRunBeat(runId, current.status);
         const beat: Beat = { heartbeatAt: now, updatedAt: this.#stamp(current.updatedAt, now) };
         const kept = details ?? current.heartbeatDetails;
         if (kept !== undefined) beat.heartbeatDetails = kept;
@@ -835,92 +645,32 @@ export class AnalysisRunStore {
   }
 
   /** Ends a live run: terminal event first (when a log is attached), then the durable record. */
-  async #end(
-    runId: string,
-    to: 'completed' | 'failed' | 'cancelled',
-    payload: unknown,
-    fields: Partial<AnalysisRun>,
-  ): Promise<AnalysisRun> {
-    return this.#locked(runId, async () => {
-      const current = this.#require(runId);
-      if (isTerminalStatus(current.status)) {
-        throw new IllegalTransitionError(runId, current.status, to, 'a run finishes exactly once');
-      }
-      // Read (and check) the clock before the terminal event: a bad reading must change nothing.
-      const completedAt = this.#now();
-      if (this.#events) {
-        try {
-          await this.#events.append(runId, { type: TERMINAL_EVENT[to], payload });
-        } catch (error) {
-          if (!isCode(error, 'SEALED')) throw error;
-          // The log already ended: an earlier attempt appended its event and then failed (or
-          // crashed) before the record. The log is what clients saw, so the record follows it.
-          const repaired = await this.#finishFromLog(runId);
-          if (repaired.status === to) return copyRun(repaired);
-          throw new IllegalTransitionError(
-            runId,
-            repaired.status,
-            to,
-            `its event log had already ended as '${repaired.status}'; the record now says so too`,
-          );
-        }
-      }
-      const final = await this.#backend.finish(runId, (latest) => ({
-        ...latest,
-        ...fields,
-        status: to,
-        completedAt,
-        updatedAt: this.#stamp(latest.updatedAt, completedAt),
-      }));
-      return copyRun(final);
-    });
+  async #end(runId: string, ending: Ending): Promise<AnalysisRun> {
+    const outcome = await this.#locked(runId, () =>
+      endHeldRun(this.#stepContext, requireHeld(runId, this.#holding(runId)), ending),
+    );
+    if ('refused' in outcome) throw outcome.refused;
+    return copyRun(outcome.run);
   }
 
-  /** Finishes a live run as its sealed event log says it ended. Call under the run's lock. */
-  async #finishFromLog(runId: string): Promise<AnalysisRun> {
-    const events = this.#events;
-    if (!events) throw new StoreError('CORRUPT', `run '${runId}' has no event log to finish it from`);
-    const now = this.#now();
-    const last = await events.lastCursor(runId);
-    let terminal: { type: string; payload: unknown; at: number } | undefined;
-    for await (const event of events.read(runId, { after: Math.max(0, last - 1), limit: 1 })) terminal = event;
-    const end = terminal
-      ? endFromEvent(terminal)
-      : { status: 'failed' as const, error: { code: 'log_sealed', message: "the run's event log is sealed" } };
-    return this.#backend.finish(runId, (latest) => ({
-      ...latest,
-      ...end,
-      completedAt: end.completedAt ?? now,
-      updatedAt: this.#stamp(latest.updatedAt, now),
-    }));
+  /** The run as the shared steps hold it (call under the run's lock), or undefined when there is none. */
+  #holding(runId: string): HeldRun | undefined {
+    const current = this.#backend.get(runId);
+    return (
+      current && {
+        current,
+        write: (next) => this.#backend.finish(runId, next),
+        remove: () => this.#backend.remove(runId),
+      }
+    );
   }
 
   async #isSealed(runId: string): Promise<boolean> {
     return this.#events ? await this.#events.isSealed(runId) : false;
   }
 
-  /**
-   * A live run is fresh while one of its signs of life lies within `staleAfterMs` of `now`, on
-   * either side. The future side is the tolerance for clocks: a sign of life further ahead than
-   * that was stamped by a clock that was wrong, and must not keep a dead run alive until real
-   * time catches up with it.
-   */
-  #isStale(run: AnalysisRun, now: number, staleAfterMs: number): boolean {
-    if (isTerminalStatus(run.status)) return false;
-    for (const at of [run.heartbeatAt, run.startedAt, run.createdAt]) {
-      if (at !== undefined && Math.abs(now - at) <= staleAfterMs) return false;
-    }
-    return true;
-  }
-
-  #isExpired(run: AnalysisRun, now: number, retentionMs: number): boolean {
-    return isTerminalStatus(run.status) && now - (run.completedAt ?? run.updatedAt) > retentionMs;
-  }
-
   #require(runId: string): AnalysisRun {
-    const run = this.#backend.get(runId);
-    if (!run) throw new NotFoundError('run', runId);
-    return run;
+    return requireRun(runId, this.#backend.get(runId));
   }
 
   async #locked<R>(runId: string, body: () => Promise<R>): Promise<R> {
@@ -973,7 +723,7 @@ export class AnalysisRunStore {
 
   /** One checked clock reading: a bad one is a {@link ValidationError}, before anything is written. */
   #now(): number {
-    return readClock(this.#clock, 'the run store clock() returned');
+    return readRunClock(this.#clock);
   }
 
   /** The next `updatedAt`: above `floor`, every stamp issued here, and `now` (a checked reading). */
@@ -986,54 +736,4 @@ export class AnalysisRunStore {
     this.#idStamp = nextStamp(this.#idStamp, now);
     return newRunId(this.#idStamp);
   }
-}
-
-/** Normalises what `fail()` takes into the stored `{ code, message, details? }`. */
-function toRunError(input: FailRunInput): RunError {
-  if (input instanceof Error) {
-    const code = (input as { code?: unknown }).code;
-    return { code: typeof code === 'string' && code ? code : 'failed', message: input.message || input.name };
-  }
-  const parsed = parseInput(FailRunInputSchema, input, 'run error');
-  if (typeof parsed === 'string') return { code: 'failed', message: parsed };
-  const error: RunError = { code: parsed.code ?? 'failed', message: parsed.message };
-  if (parsed.details !== undefined) error.details = toJson(parsed.details, 'error details');
-  return error;
-}
-
-/** Orders runs by `createdAt`, then `runId`, oldest first. */
-function compareRuns(a: { createdAt: number; runId: string }, b: { createdAt: number; runId: string }): number {
-  return a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
-}
-
-/** A page cursor: the order and the position of the last run given, base64url JSON. */
-function encodeCursor(order: 'newest' | 'oldest', run: AnalysisRun): string {
-  return Buffer.from(JSON.stringify([order, run.createdAt, run.runId])).toString('base64url');
-}
-
-function decodeCursor(cursor: string, order: 'newest' | 'oldest'): { createdAt: number; runId: string } {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    decoded = undefined;
-  }
-  if (Array.isArray(decoded) && decoded.length === 3) {
-    const [cursorOrder, createdAt, runId] = decoded as unknown[];
-    if (
-      (cursorOrder === 'newest' || cursorOrder === 'oldest') &&
-      Number.isSafeInteger(createdAt) &&
-      typeof runId === 'string'
-    ) {
-      if (cursorOrder !== order) {
-        throw new ValidationError(
-          `cursor was given out for order '${cursorOrder}', not '${order}': page on with the same order and filters`,
-        );
-      }
-      return { createdAt: createdAt as number, runId };
-    }
-  }
-  throw new ValidationError(
-    `cursor ${JSON.stringify(cursor.slice(0, 60))} is not one page() gave out: pass the nextCursor of the previous page, or none for the first`,
-  );
 }

@@ -1,5 +1,11 @@
+import { parseInput } from '../storage/validate.js';
 import { PeriodicTask } from './periodic-task.js';
-import type { CleanupReport } from './schemas.js';
+import {
+  type CleanupOptions,
+  type CleanupReport,
+  type StartCleanupOptions,
+  StartCleanupOptionsSchema,
+} from './schemas.js';
 
 /** What {@link AnalysisRunStore.startCleanup} returns. */
 export interface CleanupHandle {
@@ -27,4 +33,30 @@ export function startCleanupTimer(options: {
     onStop: options.onStop,
     warning: { what: 'cleanup', type: 'AgentStoresCleanupWarning' },
   });
+}
+
+/**
+ * What a run store's `startCleanup(options)` does once the store is open: checks the options,
+ * starts a cleanup timer whose passes call `cleanup`, and keeps it in `timers` until it stops.
+ * @throws ValidationError for bad options.
+ */
+export function startRunCleanup(
+  timers: Set<CleanupHandle>,
+  options: StartCleanupOptions,
+  cleanup: (options: CleanupOptions) => Promise<CleanupReport>,
+): CleanupHandle {
+  const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseInput(
+    StartCleanupOptionsSchema,
+    options,
+    'cleanup timer options',
+  );
+  const timer: CleanupHandle = startCleanupTimer({
+    pass: () => cleanup(staleAfterMs === undefined ? { retentionMs } : { retentionMs, staleAfterMs }),
+    everyMs,
+    onResult,
+    onError,
+    onStop: () => timers.delete(timer),
+  });
+  timers.add(timer);
+  return timer;
 }

@@ -1,4 +1,7 @@
+import { assertValidId } from '../storage/ids.js';
+import { parseInput } from '../storage/validate.js';
 import { PeriodicTask } from './periodic-task.js';
+import { type StartHeartbeatOptions, StartHeartbeatOptionsSchema } from './schemas.js';
 
 /** What {@link AnalysisRunStore.startHeartbeat} returns. */
 export interface HeartbeatHandle {
@@ -27,4 +30,23 @@ export function startHeartbeatTimer(options: {
     onFailure: (code) => (code === 'ILLEGAL_TRANSITION' ? 'stop quietly' : code === 'NOT_FOUND' ? 'stop' : 'report'),
     warning: { what: 'heartbeat', type: 'AgentStoresHeartbeatWarning' },
   });
+}
+
+/**
+ * What a run store's `startHeartbeat(runId, options)` does once the store is open: checks its
+ * arguments, starts a heartbeat timer that calls `beat`, and keeps it in `timers` until it stops
+ * (so that `close()` can stop it).
+ * @throws InvalidIdError, ValidationError (intervalMs not a positive integer)
+ */
+export function startRunHeartbeat(
+  timers: Set<HeartbeatHandle>,
+  runId: string,
+  options: StartHeartbeatOptions,
+  beat: () => Promise<unknown>,
+): HeartbeatHandle {
+  assertValidId(runId, 'runId');
+  const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
+  const timer: HeartbeatHandle = startHeartbeatTimer({ beat, intervalMs, onError, onStop: () => timers.delete(timer) });
+  timers.add(timer);
+  return timer;
 }

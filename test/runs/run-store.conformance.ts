@@ -1,14 +1,14 @@
-// The behaviour every AnalysisRunStore backend must show, run against the file backend and the
-// in-memory twin (see run-store.test.ts). Time comes from an injected clock: nothing sleeps.
+// The behaviour every run store must show, run against the file backend and the in-memory twin
+// (see run-store.test.ts) and against PostgreSQL (test/postgres/run-store.conformance.test.ts). Time comes from an injected clock: nothing sleeps.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type AnalysisRun,
-  type AnalysisRunStore,
   ConflictError,
   IllegalTransitionError,
   InvalidIdError,
   NotFoundError,
   type RunEventSink,
+  type RunStore,
   StoreClosedError,
   ValidationError,
 } from '../../src/index.js';
@@ -45,9 +45,9 @@ export function captureWarnings(): () => string[] {
   return () => [...seen];
 }
 
-export function describeRunStoreConformance(label: string, open: (options: OpenOptions) => AnalysisRunStore): void {
+export function describeRunStoreConformance(label: string, open: (options: OpenOptions) => RunStore): void {
   describe(`AnalysisRunStore conformance (${label})`, () => {
-    const opened: AnalysisRunStore[] = [];
+    const opened: RunStore[] = [];
     afterEach(async () => {
       vi.useRealTimers();
       vi.restoreAllMocks();
@@ -180,9 +180,9 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
       });
 
       it.each([
-        ['complete', (s: AnalysisRunStore) => s.complete('r1', 1)],
-        ['fail', (s: AnalysisRunStore) => s.fail('r1', 'x')],
-        ['cancel', (s: AnalysisRunStore) => s.cancel('r1')],
+        ['complete', (s: RunStore) => s.complete('r1', 1)],
+        ['fail', (s: RunStore) => s.fail('r1', 'x')],
+        ['cancel', (s: RunStore) => s.cancel('r1')],
       ])(
         'refuses a second ending (%s after complete) with IllegalTransitionError and changes nothing',
         async (_name, end) => {
@@ -228,9 +228,9 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
 
     describe('events', () => {
       it.each([
-        ['complete', 'analysis_completed', (s: AnalysisRunStore) => s.complete('r1', { answer: 1 })],
-        ['fail', 'error', (s: AnalysisRunStore) => s.fail('r1', 'boom')],
-        ['cancel', 'end', (s: AnalysisRunStore) => s.cancel('r1', 'stop')],
+        ['complete', 'analysis_completed', (s: RunStore) => s.complete('r1', { answer: 1 })],
+        ['fail', 'error', (s: RunStore) => s.fail('r1', 'boom')],
+        ['cancel', 'end', (s: RunStore) => s.cancel('r1', 'stop')],
       ])('%s appends %s while the run is still live, then ends it', async (_name, type, end) => {
         const { events, store } = setup();
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
@@ -297,11 +297,11 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
       });
 
       it.each([
-        ['start', (s: AnalysisRunStore) => s.start('nope')],
-        ['heartbeat', (s: AnalysisRunStore) => s.heartbeat('nope')],
-        ['complete', (s: AnalysisRunStore) => s.complete('nope')],
-        ['fail', (s: AnalysisRunStore) => s.fail('nope', 'x')],
-        ['cancel', (s: AnalysisRunStore) => s.cancel('nope')],
+        ['start', (s: RunStore) => s.start('nope')],
+        ['heartbeat', (s: RunStore) => s.heartbeat('nope')],
+        ['complete', (s: RunStore) => s.complete('nope')],
+        ['fail', (s: RunStore) => s.fail('nope', 'x')],
+        ['cancel', (s: RunStore) => s.cancel('nope')],
       ])('throws NotFoundError from %s for an unknown run', async (_name, call) => {
         const { store } = setup();
         await expect(call(store)).rejects.toBeInstanceOf(NotFoundError);
@@ -679,13 +679,24 @@ export function describeRunStoreConformance(label: string, open: (options: OpenO
       it('beats at once and then every intervalMs until stopped', async () => {
         const { clock, store } = setup();
         await store.create({ runId: 'r1', sessionId: 's', question: 'q' });
+        // The beats the timer starts, to wait for them to land (a store on a server takes a round trip).
+        const beats: Promise<unknown>[] = [];
+        const beat = store.heartbeat.bind(store);
+        vi.spyOn(store, 'heartbeat').mockImplementation((...args) => {
+          const beating = beat(...args);
+          beats.push(beating);
+          return beating;
+        });
         vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
         const handle = store.startHeartbeat('r1', { intervalMs: 1_000 });
         await vi.advanceTimersByTimeAsync(0);
+        await Promise.all(beats);
         expect((await store.get('r1'))?.heartbeatAt).toBe(clock.now);
         clock.advance(1_000);
         await vi.advanceTimersByTimeAsync(1_000);
+        await Promise.all(beats);
         expect((await store.get('r1'))?.heartbeatAt).toBe(clock.now);
+        expect(beats).toHaveLength(2);
         await handle.stop();
         const stoppedAt = clock.now;
         clock.advance(5_000);
