@@ -1,16 +1,14 @@
 import { z } from 'zod';
-import { type Clock, readClock, systemClock } from '../storage/clock.js';
-import { PayloadTooLargeError, SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
+import { type Clock, systemClock } from '../storage/clock.js';
+import { SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput, toJsonValue } from '../storage/validate.js';
+import { parseInput } from '../storage/validate.js';
 import {
   type AgentEvent,
   type AppendEventInput,
-  AppendEventSchema,
   type EventLogVerifyReport,
   type EventLogWarning,
   EventTypeSchema,
-  isValidEventType,
   type ReadEventsOptions,
   ReadEventsOptionsSchema,
 } from './agent-event.js';
@@ -18,6 +16,7 @@ import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
+import { type AppendRules, type PreparedAppend, prepareAppend } from './prepare-event.js';
 import { RecentEvents } from './recent-events.js';
 import { SyncToAsyncIterator, YIELD_EVERY } from './sync-to-async-iterator.js';
 
@@ -104,13 +103,7 @@ export const FollowEventsOptionsSchema = z.object({
 export type FollowEventsOptions = z.infer<typeof FollowEventsOptionsSchema>;
 
 /** An append waiting for its batch. */
-interface Pending {
-  type: string;
-  at: number;
-  payload: unknown;
-  payloadText: string;
-  tail: string;
-  terminal: boolean;
+interface Pending extends PreparedAppend {
   resolve: (event: AgentEvent) => void;
   reject: (error: unknown) => void;
 }
@@ -159,8 +152,6 @@ interface ActiveFollow {
 const FOLLOW_BUFFER_EVENTS = 1_024;
 const FOLLOW_BUFFER_TEXT = 1024 * 1024;
 
-const LINE_HEAD_BYTES = '{"cursor":'.length;
-
 /**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
  * offset index, group commit, sealing by terminal events, crash recovery, and live follow.
@@ -198,7 +189,7 @@ export class AgentEventLog {
   readonly #terminal: ReadonlySet<string>;
   readonly #fsync: boolean;
   readonly #maxEventBytes: number;
-  readonly #clock: Clock;
+  readonly #rules: AppendRules;
   readonly #recentEvents: number;
   readonly #runs = new Map<string, RunState>();
   readonly #listeners = new Map<string, Set<Listener>>();
@@ -222,7 +213,11 @@ export class AgentEventLog {
     this.#terminal = new Set(parsed.terminalTypes ?? DEFAULT_TERMINAL_TYPES);
     this.#fsync = (parsed.durability ?? 'fsync') === 'fsync';
     this.#maxEventBytes = parsed.maxEventBytes ?? 1024 * 1024;
-    this.#clock = parsed.clock ?? systemClock;
+    this.#rules = {
+      clock: parsed.clock ?? systemClock,
+      maxEventBytes: this.#maxEventBytes,
+      terminalTypes: this.#terminal,
+    };
     // Memory needs no cache in front of it.
     this.#recentEvents = memory ? 0 : (parsed.recentEvents ?? 1024);
     this.#name = memory ? 'AgentEventLog (in memory)' : `AgentEventLog of '${parsed.dir}'`;
@@ -268,24 +263,8 @@ export class AgentEventLog {
     // Everything runs in the executor, so that bad input rejects the promise rather than throwing.
     return new Promise<AgentEvent>((resolve, reject) => {
       this.#assertOpen();
-      assertValidId(runId, 'runId');
-      if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
-        parseInput(AppendEventSchema, input, `event for run '${runId}'`);
-      }
-      const { type } = input;
-      const { value: payload, text: payloadText } = toJsonValue(
-        input.payload === undefined ? null : input.payload,
-        `the payload of the '${type}' event for run '${runId}'`,
-      );
-      const at = readClock(this.#clock, `the clock's reading for the '${type}' event of run '${runId}'`);
-      const tail = `,"type":${JSON.stringify(type)},"at":${at},"payload":${payloadText}}\n`;
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
-      if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
-        const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
-        if (size > this.#maxEventBytes) throw new PayloadTooLargeError(size, this.#maxEventBytes);
-      }
-      const terminal = this.#terminal.has(type);
-      this.#queue.push({ runId, type, at, payload, payloadText, tail, terminal, resolve, reject });
+      const prepared = prepareAppend(runId, input, this.#rules);
+      this.#queue.push({ ...prepared, runId, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         // Let every append of this tick join the batch.
