@@ -80,8 +80,13 @@ interface EventRow {
   payload: unknown;
 }
 
-/** Events a read or a follower fetches per query: memory stays flat however long the run is. */
+/**
+ * Events a read or a follower fetches per query: memory stays flat however long the run is. The
+ * first page is small, so that the first event (a client reconnecting a few events behind) comes
+ * back at the cost of one short index range.
+ */
 const PAGE_EVENTS = 1_000;
+const FIRST_PAGE_EVENTS = 64;
 /** The most events, and payload JSON text, one transaction commits; the rest waits for the next one. */
 const BATCH_EVENTS = 4_096;
 const BATCH_TEXT = 16 * 1024 * 1024;
@@ -298,9 +303,11 @@ export class PostgresEventLog implements EventLog {
   async *#read(runId: string, after: number, limit: number): AsyncGenerator<AgentEvent> {
     let last = after;
     let left = limit;
+    let page = FIRST_PAGE_EVENTS;
     while (left > 0) {
       this.#assertOpen();
-      const size = Math.min(PAGE_EVENTS, left);
+      const size = Math.min(page, left);
+      page = PAGE_EVENTS;
       const rows = await this.#operation(() =>
         this.#db.query<EventRow>(`reading the event log of run '${runId}'`, this.#sql.read, [runId, last, size]),
       );
@@ -316,12 +323,12 @@ export class PostgresEventLog implements EventLog {
   }
 
   /** A page of events after `after`, with the run's row as of the same snapshot. */
-  async #page(runId: string, after: number): Promise<Page> {
+  async #page(runId: string, after: number, size: number): Promise<Page> {
     const rows = await this.#operation(() =>
       this.#db.query<{ last_cursor: number; sealed: boolean } & Partial<EventRow>>(
         `reading the event log of run '${runId}'`,
         this.#sql.page,
-        [runId, after, PAGE_EVENTS],
+        [runId, after, size],
       ),
     );
     const head = rows[0];
@@ -364,6 +371,7 @@ export class PostgresEventLog implements EventLog {
     let liveText = 0;
     let next = 0;
     let stale = true; // start with a replay from the table
+    let pageSize = FIRST_PAGE_EVENTS;
     let ended = false;
     let wake: (() => void) | undefined;
     const poke = () => {
@@ -428,7 +436,9 @@ export class PostgresEventLog implements EventLog {
         }
         if (stale) {
           stale = false;
-          const page = await this.#page(runId, position.last);
+          const size = pageSize;
+          pageSize = PAGE_EVENTS;
+          const page = await this.#page(runId, position.last, size);
           if (ended) return;
           if (!page.exists) {
             if (position.seen) return; // deleted
@@ -441,7 +451,7 @@ export class PostgresEventLog implements EventLog {
             position.last = event.cursor;
             if (this.#terminal.has(event.type) || ended) return;
           }
-          if (page.events.length === PAGE_EVENTS) stale = true;
+          if (page.events.length === size) stale = true;
           else if (page.sealed && page.lastCursor <= position.last) return;
           continue;
         }
@@ -747,11 +757,15 @@ function statements(db: PostgresDatabase) {
         SELECT r, c, t, a, p::jsonb FROM unnest($4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::text[]) AS e(r, c, t, a, p)
       )
       SELECT pg_notify($9, n) FROM unnest($10::text[]) AS n`,
+    // Cursors are 1…n with no gap, so the next `limit` events are exactly the range (after, after + limit]:
+    // bounding it keeps the cost at `limit` rows whatever plan the planner picks (a bitmap scan and
+    // a sort, with stale statistics, would otherwise read every event after `after`).
     read: `SELECT cursor::float8 AS cursor, type, at::float8 AS at, payload FROM ${events}
-      WHERE run_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3`,
+      WHERE run_id = $1 AND cursor > $2::bigint AND cursor <= $2::bigint + $3::bigint ORDER BY cursor LIMIT $3::bigint`,
     page: `SELECT l.last_cursor::float8 AS last_cursor, l.sealed, e.cursor::float8 AS cursor, e.type, e.at::float8 AS at, e.payload
       FROM ${logs} AS l LEFT JOIN LATERAL (
-        SELECT cursor, type, at, payload FROM ${events} WHERE run_id = l.run_id AND cursor > $2 ORDER BY cursor LIMIT $3
+        SELECT cursor, type, at, payload FROM ${events}
+        WHERE run_id = l.run_id AND cursor > $2::bigint AND cursor <= $2::bigint + $3::bigint ORDER BY cursor LIMIT $3::bigint
       ) AS e ON true
       WHERE l.run_id = $1 ORDER BY e.cursor`,
     logRow: `SELECT last_cursor::float8 AS last_cursor, sealed FROM ${logs} WHERE run_id = $1`,
