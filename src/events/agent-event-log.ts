@@ -15,8 +15,9 @@ import {
 import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
+import { Follower } from './follower.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
-import { type AppendRules, type PreparedAppend, prepareAppend } from './prepare-event.js';
+import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
 import { RecentEvents } from './recent-events.js';
 import { SyncToAsyncIterator, YIELD_EVERY } from './sync-to-async-iterator.js';
 
@@ -131,26 +132,11 @@ interface Batch {
   sealed: boolean;
 }
 
-/** A follower in this process, told directly about this process's appends. */
-interface Listener {
-  /** `textLength`: the length of the events' payloads as JSON text, together. */
-  events(events: readonly AgentEvent[], textLength: number): void;
-  end(): void;
-}
-
 /** A follow in progress, so that {@link AgentEventLog.close} can end it. */
 interface ActiveFollow {
   generator: AsyncGenerator<AgentEvent> | undefined;
   end(): void;
 }
-
-/**
- * The most live events a follower holds for a consumer that has not taken them yet, and the most
- * payload JSON text (in UTF-16 units, about bytes) they may add up to. Past either, the follower
- * drops what it holds and reads on from the log by cursor once its consumer catches up.
- */
-const FOLLOW_BUFFER_EVENTS = 1_024;
-const FOLLOW_BUFFER_TEXT = 1024 * 1024;
 
 /**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
@@ -192,7 +178,7 @@ export class AgentEventLog {
   readonly #rules: AppendRules;
   readonly #recentEvents: number;
   readonly #runs = new Map<string, RunState>();
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new Map<string, Set<Follower>>();
   readonly #background = new Set<Promise<void>>();
   /** What `close()` ends: follows and reads in progress, deletes and verifies under way. */
   readonly #follows = new Set<ActiveFollow>();
@@ -282,12 +268,7 @@ export class AgentEventLog {
       if (firstRun !== undefined) this.#submit(firstRun, batch, false);
       return;
     }
-    const byRun = new Map<string, Pending[]>();
-    for (const pending of batch) {
-      const list = byRun.get(pending.runId);
-      if (list) list.push(pending);
-      else byRun.set(pending.runId, [pending]);
-    }
+    const byRun = groupByRun(batch);
     // Several runs: their fsyncs overlap off the event loop, where the backend can do that.
     for (const [runId, items] of byRun) this.#submit(runId, items, true);
   }
@@ -508,108 +489,59 @@ export class AgentEventLog {
   ): AsyncGenerator<AgentEvent> {
     this.#assertOpen();
     if (signal?.aborted) return;
-    let last = after;
-    // Live events handed over by this process's appends, not yet yielded (see FOLLOW_BUFFER_*).
-    let live: AgentEvent[] = [];
-    let liveText = 0;
-    let next = 0;
-    let stale = true; // start with a replay from disk
-    let ended = false;
-    let seen = false;
-    let wake: (() => void) | undefined;
-    const poke = () => {
-      const resolve = wake;
-      wake = undefined;
-      resolve?.();
-    };
-    const listener: Listener = {
-      events: (events, textLength) => {
-        // Behind already: the replay from the log will get these too.
-        if (stale) return;
-        if (live.length + events.length > FOLLOW_BUFFER_EVENTS || liveText + textLength > FOLLOW_BUFFER_TEXT) {
-          // The consumer is not keeping up: hold nothing, and read on from the log by cursor.
-          live = [];
-          next = 0;
-          liveText = 0;
-          stale = true;
-        } else {
-          for (const event of events) live.push(event);
-          liveText += textLength;
-        }
-        poke();
-      },
-      end: () => {
-        ended = true;
-        poke();
-      },
-    };
+    const follower = new Follower(after);
     let listeners = this.#listeners.get(runId);
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
-    listeners.add(listener);
-    active.end = listener.end;
+    listeners.add(follower);
+    active.end = () => follower.end();
     this.#follows.add(active);
     const stopWatching = this.#backend.watch(runId, () => {
       // Appends by this process reach the follower directly; only look at the disk for others'.
       if (this.#runs.get(runId)?.writable) return;
-      stale = true;
-      poke();
+      follower.changed();
     });
-    signal?.addEventListener('abort', listener.end, { once: true });
+    signal?.addEventListener('abort', active.end, { once: true });
     try {
       for (;;) {
-        if (ended) return;
-        while (!stale && next < live.length) {
-          const event = live[next++]!;
-          if (event.cursor <= last) continue;
-          if (event.cursor !== last + 1) {
-            stale = true; // missed some (appended before we subscribed): read them from disk
-            break;
-          }
+        if (follower.ended) return;
+        for (let event = follower.take(); event !== undefined; event = follower.take()) {
           yield event;
-          last = event.cursor;
-          if (this.#terminal.has(event.type) || ended) return;
+          follower.last = event.cursor;
+          if (this.#terminal.has(event.type) || follower.ended) return;
         }
-        if (next >= live.length || stale) {
-          live = [];
-          next = 0;
-          liveText = 0;
-        }
-        if (stale) {
-          stale = false;
+        if (follower.takeStale()) {
           let got = false;
           let sinceTurn = 0;
-          for (const event of this.#events(runId, last, Number.POSITIVE_INFINITY)) {
-            got = seen = true;
+          for (const event of this.#events(runId, follower.last, Number.POSITIVE_INFINITY)) {
+            got = follower.seen = true;
             // As in read(): let timers and I/O run during a long replay.
             if (++sinceTurn >= YIELD_EVERY) {
               sinceTurn = 0;
               await new Promise<void>((resolve) => setImmediate(resolve));
             }
             yield event;
-            last = event.cursor;
-            if (this.#terminal.has(event.type) || ended) return;
+            follower.last = event.cursor;
+            if (this.#terminal.has(event.type) || follower.ended) return;
           }
           if (!got) {
             const tail = this.#tailOf(runId);
             if (tail === undefined) {
-              if (seen) return; // deleted
+              if (follower.seen) return; // deleted
             } else {
-              seen = true;
-              if (tail.sealed && tail.lastCursor <= last) return;
+              follower.seen = true;
+              if (tail.sealed && tail.lastCursor <= follower.last) return;
             }
           }
           continue;
         }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
+        await follower.wait();
       }
     } finally {
       this.#follows.delete(active);
-      listeners.delete(listener);
+      listeners.delete(follower);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
       stopWatching();
-      signal?.removeEventListener('abort', listener.end);
+      signal?.removeEventListener('abort', active.end);
     }
   }
 

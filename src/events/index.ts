@@ -18,6 +18,6 @@ export {
   FollowEventsOptionsSchema,
   type InMemoryEventLogOptions,
 } from './agent-event-log.js';
+export type { EventLog } from './event-log.js';
 // The seam's real implementation, nodeEventLogIO, is exported from `agent-stores/testing`.
 export type { EventFileHandle, EventFileId, EventLogIO } from './event-log-io.js';
-export type { EventLog } from './event-log.js';

@@ -21,7 +21,8 @@ import {
   FollowEventsOptionsSchema,
 } from './agent-event-log.js';
 import type { EventLog } from './event-log.js';
-import { type AppendRules, type PreparedAppend, prepareAppend } from './prepare-event.js';
+import { Follower } from './follower.js';
+import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
 
 /** Options of {@link PostgresEventLog}: those of `AgentEventLog` that do not concern files. */
 export const PostgresEventLogOptionsSchema = AgentEventLogOptionsSchema.pick({
@@ -46,17 +47,6 @@ interface Pending extends PreparedAppend {
   runId: string;
   resolve: (event: AgentEvent) => void;
   reject: (error: unknown) => void;
-}
-
-/** A follower in this instance. */
-interface Listener {
-  /** The cursor it yielded last, and whether it has seen the run exist. */
-  readonly position: { last: number; seen: boolean };
-  /** Events this instance committed (`textLength`: their payloads' JSON text, together). */
-  events(events: readonly AgentEvent[], textLength: number): void;
-  /** The run may have changed in the database: read it. */
-  changed(): void;
-  end(): void;
 }
 
 /** A follow in progress, so that {@link PostgresEventLog.close} can end it. */
@@ -90,9 +80,6 @@ const FIRST_PAGE_EVENTS = 64;
 /** The most events, and payload JSON text, one transaction commits; the rest waits for the next one. */
 const BATCH_EVENTS = 4_096;
 const BATCH_TEXT = 16 * 1024 * 1024;
-/** As in `AgentEventLog.follow`: what a follower holds for a consumer that has not taken it yet. */
-const FOLLOW_BUFFER_EVENTS = 1_024;
-const FOLLOW_BUFFER_TEXT = 1024 * 1024;
 
 /**
  * A NUL character or a lone surrogate, as `JSON.stringify` writes them (`\u0000`, `\ud800`), not
@@ -133,7 +120,7 @@ export class PostgresEventLog implements EventLog {
   readonly #origin = randomBytes(6).toString('hex');
   readonly #notifier: NotificationListener;
   readonly #sql: ReturnType<typeof statements>;
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new Map<string, Set<Follower>>();
   readonly #follows = new Set<ActiveFollow>();
   readonly #operations = new Set<Promise<unknown>>();
   #queue: Pending[] = [];
@@ -220,12 +207,7 @@ export class PostgresEventLog implements EventLog {
 
   /** Commits one batch in one transaction, then settles its appends and tells this instance's followers. */
   async #commit(batch: Pending[]): Promise<void> {
-    const byRun = new Map<string, Pending[]>();
-    for (const pending of batch) {
-      const list = byRun.get(pending.runId);
-      if (list) list.push(pending);
-      else byRun.set(pending.runId, [pending]);
-    }
+    const byRun = groupByRun(batch);
     const runIds = [...byRun.keys()];
     const what =
       runIds.length === 1
@@ -366,50 +348,14 @@ export class PostgresEventLog implements EventLog {
   ): AsyncGenerator<AgentEvent> {
     this.#assertOpen();
     if (signal?.aborted) return;
-    const position = { last: after, seen: false };
-    let live: AgentEvent[] = [];
-    let liveText = 0;
-    let next = 0;
-    let stale = true; // start with a replay from the table
+    const follower = new Follower(after);
     let pageSize = FIRST_PAGE_EVENTS;
-    let ended = false;
-    let wake: (() => void) | undefined;
-    const poke = () => {
-      const resolve = wake;
-      wake = undefined;
-      resolve?.();
-    };
-    const listener: Listener = {
-      position,
-      events: (events, textLength) => {
-        // Behind already: the next read from the table gets these too.
-        if (stale) return;
-        if (live.length + events.length > FOLLOW_BUFFER_EVENTS || liveText + textLength > FOLLOW_BUFFER_TEXT) {
-          live = [];
-          next = 0;
-          liveText = 0;
-          stale = true;
-        } else {
-          for (const event of events) live.push(event);
-          liveText += textLength;
-        }
-        poke();
-      },
-      changed: () => {
-        stale = true;
-        poke();
-      },
-      end: () => {
-        ended = true;
-        poke();
-      },
-    };
     let listeners = this.#listeners.get(runId);
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
-    listeners.add(listener);
-    active.end = listener.end;
+    listeners.add(follower);
+    active.end = () => follower.end();
     this.#follows.add(active);
-    signal?.addEventListener('abort', listener.end, { once: true });
+    signal?.addEventListener('abort', active.end, { once: true });
     let acquired = false;
     try {
       // Listen before the first read: whatever commits after that read is notified.
@@ -417,53 +363,40 @@ export class PostgresEventLog implements EventLog {
       await this.#notifier.acquire();
       this.#startPolling();
       for (;;) {
-        if (ended) return;
-        while (!stale && next < live.length) {
-          const event = live[next++]!;
-          if (event.cursor <= position.last) continue;
-          if (event.cursor !== position.last + 1) {
-            stale = true; // another instance committed the ones in between: read them
-            break;
-          }
+        if (follower.ended) return;
+        // Another instance may have committed the events before a live one: take() then says stale.
+        for (let event = follower.take(); event !== undefined; event = follower.take()) {
           yield event;
-          position.last = event.cursor;
-          if (this.#terminal.has(event.type) || ended) return;
+          follower.last = event.cursor;
+          if (this.#terminal.has(event.type) || follower.ended) return;
         }
-        if (next >= live.length || stale) {
-          live = [];
-          next = 0;
-          liveText = 0;
-        }
-        if (stale) {
-          stale = false;
+        if (follower.takeStale()) {
           const size = pageSize;
           pageSize = PAGE_EVENTS;
-          const page = await this.#page(runId, position.last, size);
-          if (ended) return;
+          const page = await this.#page(runId, follower.last, size);
+          if (follower.ended) return;
           if (!page.exists) {
-            if (position.seen) return; // deleted
+            if (follower.seen) return; // deleted
             continue;
           }
-          position.seen = true;
+          follower.seen = true;
           for (const event of page.events) {
-            if (event.cursor <= position.last) continue;
+            if (event.cursor <= follower.last) continue;
             yield event;
-            position.last = event.cursor;
-            if (this.#terminal.has(event.type) || ended) return;
+            follower.last = event.cursor;
+            if (this.#terminal.has(event.type) || follower.ended) return;
           }
-          if (page.events.length === size) stale = true;
-          else if (page.sealed && page.lastCursor <= position.last) return;
+          if (page.events.length === size) follower.changed();
+          else if (page.sealed && page.lastCursor <= follower.last) return;
           continue;
         }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
+        await follower.wait();
       }
     } finally {
       this.#follows.delete(active);
-      listeners.delete(listener);
+      listeners.delete(follower);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
-      signal?.removeEventListener('abort', listener.end);
+      signal?.removeEventListener('abort', active.end);
       if (acquired) this.#notifier.release();
       if (this.#follows.size === 0) this.#stopPolling();
     }
@@ -478,7 +411,7 @@ export class PostgresEventLog implements EventLog {
     if (!listeners) return;
     const cursor = Number(cursorText);
     for (const listener of listeners) {
-      if (cursor === 0 || !(cursor <= listener.position.last)) listener.changed();
+      if (cursor === 0 || !(cursor <= listener.last)) listener.changed();
     }
   }
 
@@ -511,7 +444,7 @@ export class PostgresEventLog implements EventLog {
       for (const runId of runIds) {
         const cursor = lastCursor.get(runId);
         for (const listener of this.#listeners.get(runId) ?? []) {
-          const { last, seen } = listener.position;
+          const { last, seen } = listener;
           if (cursor === undefined ? seen : cursor > last) listener.changed();
         }
       }

@@ -53,3 +53,14 @@ export function prepareAppend(runId: string, input: AppendEventInput, rules: App
   }
   return { type, at, payload, payloadText, tail, terminal: rules.terminalTypes.has(type) };
 }
+
+/** A batch's appends by run, each run's in the order they were issued. */
+export function groupByRun<T extends { runId: string }>(items: readonly T[]): Map<string, T[]> {
+  const byRun = new Map<string, T[]>();
+  for (const item of items) {
+    const list = byRun.get(item.runId);
+    if (list) list.push(item);
+    else byRun.set(item.runId, [item]);
+  }
+  return byRun;
+}
