@@ -61,6 +61,42 @@ describe('PostgresEventLog on PostgreSQL', () => {
     expect(cursors(await collect(second.read('run-1')))).toEqual([1, 2]);
   });
 
+  it('commits the appends of one tick in one transaction, and those issued during a commit in the next one', async () => {
+    const { log, schema } = openLog();
+    const first = Promise.all(range(20).map((i) => log.append(`run-${i % 2}`, { type: 'n' })));
+    await Promise.resolve(); // the first batch is committing now
+    const second = Promise.all(range(30).map(() => log.append('run-0', { type: 'n' })));
+    await Promise.all([first, second]);
+    const transactions = await db.pool.query(
+      `SELECT xmin::text AS tx, count(*)::int AS events FROM "${schema}".events GROUP BY xmin ORDER BY min(cursor)`,
+    );
+    expect(transactions.rows.map((row) => row.events)).toEqual([20, 30]);
+  });
+
+  it('gives the listener connection back on close(), and ends its follows', async () => {
+    const { log, schema } = openLog();
+    await log.append('run-1', { type: 'step' });
+    const take = taker(log.follow('run-1'));
+    expect(cursors(await take(1))).toEqual([1]);
+    const listening = () =>
+      db.pool.query(`SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND query LIKE $1`, [
+        `%${schema}.events%`,
+      ]);
+    expect((await listening()).rowCount).toBe(1);
+    await log.close();
+    expect(await take(1)).toEqual([]);
+    expect((await listening()).rowCount).toBe(0);
+  });
+
+  it('settles the appends issued before close(): every one is committed', async () => {
+    const { log, schema } = openLog();
+    const appended = Promise.all(range(40).map(() => log.append('run-1', { type: 'n' })));
+    await log.close();
+    expect(cursors(await appended)).toEqual(range(40));
+    const { log: reader } = openLog({ schema });
+    expect(await reader.lastCursor('run-1')).toBe(40);
+  });
+
   it('reads a run longer than one page whole, in order, and from any cursor', async () => {
     const { log } = openLog();
     await Promise.all(range(2_500).map((i) => log.append('long', { type: 'n', payload: i })));
