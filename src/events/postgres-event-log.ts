@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { PoolClient } from 'pg';
 import { z } from 'zod';
 import type { PostgresDatabase } from '../postgres/database.js';
 import { channelName, NotificationListener } from '../postgres/notification-listener.js';
+import { safeTransaction } from '../postgres/safe-transaction.js';
 import { systemClock } from '../storage/clock.js';
 import { SealedLogError, StoreClosedError, ValidationError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
@@ -213,14 +213,9 @@ export class PostgresEventLog implements EventLog {
       runIds.length === 1
         ? `appending to the event log of run '${runIds[0]}'`
         : `appending to ${runIds.length} event logs`;
-    let borrowed: PoolClient | undefined;
-    const ignore = () => {};
     let plan: Plan;
     try {
-      plan = await this.#db.transaction(what, async (client) => {
-        // A checked-out client whose server goes away emits 'error'; unheard, that would end the process.
-        borrowed = client;
-        client.on('error', ignore);
+      plan = await safeTransaction(this.#db, what, async (client) => {
         const locked = await client.query<{ run_id: string; last_cursor: number; sealed: boolean }>(
           this.#sql.lockRuns,
           [runIds],
@@ -245,8 +240,6 @@ export class PostgresEventLog implements EventLog {
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
-    } finally {
-      borrowed?.off('error', ignore);
     }
     for (const pending of plan.refused) pending.reject(new SealedLogError(pending.runId));
     const live = new Map<string, AgentEvent[]>();
@@ -527,7 +520,7 @@ export class PostgresEventLog implements EventLog {
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
     return this.#operation(async () => {
       await this.#settle(runId);
-      return this.#db.transaction(`verifying the event log of run '${runId}'`, async (client) => {
+      return safeTransaction(this.#db, `verifying the event log of run '${runId}'`, async (client) => {
         await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
         const log = (
           await client.query<{ last_cursor: number; sealed: boolean }>(
