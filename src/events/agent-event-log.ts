@@ -16,6 +16,7 @@ import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
 import { Follower } from './follower.js';
+import { type ActiveFollow, LogActivity } from './log-activity.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
 import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
 import { RecentEvents } from './recent-events.js';
@@ -132,12 +133,6 @@ interface Batch {
   sealed: boolean;
 }
 
-/** A follow in progress, so that {@link AgentEventLog.close} can end it. */
-interface ActiveFollow {
-  generator: AsyncGenerator<AgentEvent> | undefined;
-  end(): void;
-}
-
 /**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
  * offset index, group commit, sealing by terminal events, crash recovery, and live follow.
@@ -181,9 +176,8 @@ export class AgentEventLog {
   readonly #listeners = new Map<string, Set<Follower>>();
   readonly #background = new Set<Promise<void>>();
   /** What `close()` ends: follows and reads in progress, deletes and verifies under way. */
-  readonly #follows = new Set<ActiveFollow>();
+  readonly #activity = new LogActivity();
   readonly #reads = new Set<SyncToAsyncIterator<AgentEvent>>();
-  readonly #operations = new Set<Promise<unknown>>();
   /** What the log is called in a `StoreClosedError`. */
   readonly #name: string;
   #queue: Array<Pending & { runId: string }> = [];
@@ -494,7 +488,7 @@ export class AgentEventLog {
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
     listeners.add(follower);
     active.end = () => follower.end();
-    this.#follows.add(active);
+    this.#activity.addFollow(active);
     const stopWatching = this.#backend.watch(runId, () => {
       // Appends by this process reach the follower directly; only look at the disk for others'.
       if (this.#runs.get(runId)?.writable) return;
@@ -537,7 +531,7 @@ export class AgentEventLog {
         await follower.wait();
       }
     } finally {
-      this.#follows.delete(active);
+      this.#activity.deleteFollow(active);
       listeners.delete(follower);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
       stopWatching();
@@ -592,7 +586,7 @@ export class AgentEventLog {
   async delete(runId: string): Promise<boolean> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    return this.#operation(async () => {
+    return this.#activity.operation(async () => {
       await this.#settle(runId);
       this.#runs.delete(runId);
       for (const listener of this.#listeners.get(runId) ?? []) listener.end();
@@ -611,23 +605,12 @@ export class AgentEventLog {
     this.#assertOpen();
     assertValidId(runId, 'runId');
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
-    return this.#operation(async () => {
+    return this.#activity.operation(async () => {
       await this.#settle(runId);
       // The backend releases the run to repair it; re-read the state from disk on the next append.
       if (repair) this.#runs.delete(runId);
       return this.#backend.verify(runId, repair);
     });
-  }
-
-  /** Runs `work`, which `close()` waits for. */
-  #operation<T>(work: () => Promise<T>): Promise<T> {
-    const running = work();
-    const tracked: Promise<unknown> = running.then(
-      () => this.#operations.delete(tracked),
-      () => this.#operations.delete(tracked),
-    );
-    this.#operations.add(tracked);
-    return running;
   }
 
   #assertOpen(): void {
@@ -659,7 +642,7 @@ export class AgentEventLog {
     this.#closing ??= this.#shutdown();
     await this.#closing;
     // Nothing can start a follow any more; this only matters if one slipped through.
-    await this.#endFollows();
+    await this.#activity.endFollows();
   }
 
   async #shutdown(): Promise<void> {
@@ -668,20 +651,12 @@ export class AgentEventLog {
       await Promise.all([...this.#runs.values()].map((run) => run.busy));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await this.#endFollows();
+    await this.#activity.endFollows();
     const closed = new StoreClosedError(this.#name);
     for (const read of [...this.#reads]) read.cancel(closed);
-    await Promise.all(this.#operations);
+    await this.#activity.settled();
     this.#runs.clear();
     await Promise.all(this.#background);
     await this.#backend.close();
-  }
-
-  /** Ends every follow in progress, and waits until each has let go of its watcher and timer. */
-  async #endFollows(): Promise<void> {
-    const follows = [...this.#follows];
-    for (const follow of follows) follow.end();
-    // A generator suspended at a yield (its consumer stalled) runs its cleanup on return().
-    await Promise.all(follows.map((follow) => follow.generator?.return(undefined)));
   }
 }

@@ -22,6 +22,7 @@ import {
 } from './agent-event-log.js';
 import type { EventLog } from './event-log.js';
 import { Follower } from './follower.js';
+import { type ActiveFollow, LogActivity } from './log-activity.js';
 import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
 
 /** Options of {@link PostgresEventLog}: those of `AgentEventLog` that do not concern files. */
@@ -47,12 +48,6 @@ interface Pending extends PreparedAppend {
   runId: string;
   resolve: (event: AgentEvent) => void;
   reject: (error: unknown) => void;
-}
-
-/** A follow in progress, so that {@link PostgresEventLog.close} can end it. */
-interface ActiveFollow {
-  generator: AsyncGenerator<AgentEvent> | undefined;
-  end(): void;
 }
 
 /** A page of a run's events, with where the run stood when it was read. */
@@ -121,8 +116,7 @@ export class PostgresEventLog implements EventLog {
   readonly #notifier: NotificationListener;
   readonly #sql: ReturnType<typeof statements>;
   readonly #listeners = new Map<string, Set<Follower>>();
-  readonly #follows = new Set<ActiveFollow>();
-  readonly #operations = new Set<Promise<unknown>>();
+  readonly #activity = new LogActivity();
   #queue: Pending[] = [];
   #scheduled = false;
   /** The transaction committing, and the runs it writes. */
@@ -283,7 +277,7 @@ export class PostgresEventLog implements EventLog {
       this.#assertOpen();
       const size = Math.min(page, left);
       page = PAGE_EVENTS;
-      const rows = await this.#operation(() =>
+      const rows = await this.#activity.operation(() =>
         this.#db.query<EventRow>(`reading the event log of run '${runId}'`, this.#sql.read, [runId, last, size]),
       );
       for (const row of rows) {
@@ -299,7 +293,7 @@ export class PostgresEventLog implements EventLog {
 
   /** A page of events after `after`, with the run's row as of the same snapshot. */
   async #page(runId: string, after: number, size: number): Promise<Page> {
-    const rows = await this.#operation(() =>
+    const rows = await this.#activity.operation(() =>
       this.#db.query<{ last_cursor: number; sealed: boolean } & Partial<EventRow>>(
         `reading the event log of run '${runId}'`,
         this.#sql.page,
@@ -347,7 +341,7 @@ export class PostgresEventLog implements EventLog {
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
     listeners.add(follower);
     active.end = () => follower.end();
-    this.#follows.add(active);
+    this.#activity.addFollow(active);
     signal?.addEventListener('abort', active.end, { once: true });
     let acquired = false;
     try {
@@ -386,12 +380,12 @@ export class PostgresEventLog implements EventLog {
         await follower.wait();
       }
     } finally {
-      this.#follows.delete(active);
+      this.#activity.deleteFollow(active);
       listeners.delete(follower);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
       signal?.removeEventListener('abort', active.end);
       if (acquired) this.#notifier.release();
-      if (this.#follows.size === 0) this.#stopPolling();
+      if (this.#activity.follows === 0) this.#stopPolling();
     }
   }
 
@@ -428,7 +422,7 @@ export class PostgresEventLog implements EventLog {
     this.#polling = true;
     try {
       const runIds = [...this.#listeners.keys()];
-      const rows = await this.#operation(() =>
+      const rows = await this.#activity.operation(() =>
         this.#db.query<{ run_id: string; last_cursor: number }>('polling followed event logs', this.#sql.poll, [
           runIds,
         ]),
@@ -466,7 +460,7 @@ export class PostgresEventLog implements EventLog {
   async #logRow(runId: string): Promise<{ last_cursor: number; sealed: boolean } | undefined> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    const rows = await this.#operation(() =>
+    const rows = await this.#activity.operation(() =>
       this.#db.query<{ last_cursor: number; sealed: boolean }>(
         `reading the event log of run '${runId}'`,
         this.#sql.logRow,
@@ -479,7 +473,7 @@ export class PostgresEventLog implements EventLog {
   /** Ids of every run with a log, sorted (by code unit, as `AgentEventLog.runIds`). */
   async runIds(): Promise<string[]> {
     this.#assertOpen();
-    const rows = await this.#operation(() =>
+    const rows = await this.#activity.operation(() =>
       this.#db.query<{ run_id: string }>('listing event logs', this.#sql.runIds),
     );
     return rows.map((row) => row.run_id);
@@ -493,7 +487,7 @@ export class PostgresEventLog implements EventLog {
   async delete(runId: string): Promise<boolean> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    return this.#operation(async () => {
+    return this.#activity.operation(async () => {
       await this.#settle(runId);
       for (const listener of this.#listeners.get(runId) ?? []) listener.end();
       const rows = await this.#db.query(`deleting the event log of run '${runId}'`, this.#sql.delete, [
@@ -518,7 +512,7 @@ export class PostgresEventLog implements EventLog {
     this.#assertOpen();
     assertValidId(runId, 'runId');
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
-    return this.#operation(async () => {
+    return this.#activity.operation(async () => {
       await this.#settle(runId);
       return safeTransaction(this.#db, `verifying the event log of run '${runId}'`, async (client) => {
         await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -578,17 +572,6 @@ export class PostgresEventLog implements EventLog {
     });
   }
 
-  /** Runs `work`, which `close()` waits for. */
-  #operation<T>(work: () => Promise<T>): Promise<T> {
-    const running = work();
-    const tracked: Promise<unknown> = running.then(
-      () => this.#operations.delete(tracked),
-      () => this.#operations.delete(tracked),
-    );
-    this.#operations.add(tracked);
-    return running;
-  }
-
   #assertOpen(): void {
     if (this.#closed) throw new StoreClosedError(this.#name);
   }
@@ -614,7 +597,7 @@ export class PostgresEventLog implements EventLog {
     this.#closed = true;
     this.#closing ??= this.#shutdown();
     await this.#closing;
-    await this.#endFollows();
+    await this.#activity.endFollows();
   }
 
   async #shutdown(): Promise<void> {
@@ -622,17 +605,10 @@ export class PostgresEventLog implements EventLog {
       await this.#inFlight;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await this.#endFollows();
+    await this.#activity.endFollows();
     this.#stopPolling();
-    await Promise.all(this.#operations);
+    await this.#activity.settled();
     await this.#notifier.close();
-  }
-
-  /** Ends every follow in progress, and waits until each has let go. */
-  async #endFollows(): Promise<void> {
-    const follows = [...this.#follows];
-    for (const follow of follows) follow.end();
-    await Promise.all(follows.map((follow) => follow.generator?.return(undefined)));
   }
 }
 
