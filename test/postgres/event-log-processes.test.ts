@@ -48,13 +48,17 @@ describe('PostgresEventLog across processes', () => {
     const log = openLog(schema);
     const runIds = range(12).map((i) => `race-${i}`);
     for (const runId of runIds) await log.append(runId, { type: 'start' });
+    // The two go through the runs in opposite orders: each is first on some runs, and they meet
+    // (and race) in the middle.
     const [ends, steps] = (await runTogether(fixture, [
       ['each', db.url, schema, 'end', ...runIds],
-      ['each', db.url, schema, 'step', ...runIds],
+      ['each', db.url, schema, 'step', ...runIds.toReversed()],
     ])) as Record<string, { cursor?: number; code?: string }>[];
 
+    const outcomes = new Set<string>();
     for (const runId of runIds) {
       const types = (await collect(log.read(runId))).map((event) => event.type);
+      outcomes.add(types.join(' '));
       expect(ends![runId]).toEqual({ cursor: types.length });
       expect(types.at(-1)).toBe('end');
       if (steps![runId]!.code !== undefined) {
@@ -66,6 +70,7 @@ describe('PostgresEventLog across processes', () => {
         expect(types).toEqual(['start', 'step', 'end']);
       }
     }
+    expect(outcomes).toEqual(new Set(['start end', 'start step end']));
   });
 
   it('follows, in this process, the events another process appends, through notifications', async () => {
