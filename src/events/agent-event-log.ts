@@ -1,23 +1,24 @@
 import { z } from 'zod';
-import { type Clock, readClock, systemClock } from '../storage/clock.js';
-import { PayloadTooLargeError, SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
+import { type Clock, systemClock } from '../storage/clock.js';
+import { SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput, toJsonValue } from '../storage/validate.js';
+import { parseInput } from '../storage/validate.js';
 import {
   type AgentEvent,
   type AppendEventInput,
-  AppendEventSchema,
   type EventLogVerifyReport,
   type EventLogWarning,
   EventTypeSchema,
-  isValidEventType,
   type ReadEventsOptions,
   ReadEventsOptionsSchema,
 } from './agent-event.js';
 import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
+import { Follower } from './follower.js';
+import { type ActiveFollow, LogActivity } from './log-activity.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
+import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
 import { RecentEvents } from './recent-events.js';
 import { SyncToAsyncIterator, YIELD_EVERY } from './sync-to-async-iterator.js';
 
@@ -104,13 +105,7 @@ export const FollowEventsOptionsSchema = z.object({
 export type FollowEventsOptions = z.infer<typeof FollowEventsOptionsSchema>;
 
 /** An append waiting for its batch. */
-interface Pending {
-  type: string;
-  at: number;
-  payload: unknown;
-  payloadText: string;
-  tail: string;
-  terminal: boolean;
+interface Pending extends PreparedAppend {
   resolve: (event: AgentEvent) => void;
   reject: (error: unknown) => void;
 }
@@ -137,29 +132,6 @@ interface Batch {
   /** The run is sealed after it. */
   sealed: boolean;
 }
-
-/** A follower in this process, told directly about this process's appends. */
-interface Listener {
-  /** `textLength`: the length of the events' payloads as JSON text, together. */
-  events(events: readonly AgentEvent[], textLength: number): void;
-  end(): void;
-}
-
-/** A follow in progress, so that {@link AgentEventLog.close} can end it. */
-interface ActiveFollow {
-  generator: AsyncGenerator<AgentEvent> | undefined;
-  end(): void;
-}
-
-/**
- * The most live events a follower holds for a consumer that has not taken them yet, and the most
- * payload JSON text (in UTF-16 units, about bytes) they may add up to. Past either, the follower
- * drops what it holds and reads on from the log by cursor once its consumer catches up.
- */
-const FOLLOW_BUFFER_EVENTS = 1_024;
-const FOLLOW_BUFFER_TEXT = 1024 * 1024;
-
-const LINE_HEAD_BYTES = '{"cursor":'.length;
 
 /**
  * The replayable event stream of each agent run: append-only NDJSON per run with a derived
@@ -198,15 +170,14 @@ export class AgentEventLog {
   readonly #terminal: ReadonlySet<string>;
   readonly #fsync: boolean;
   readonly #maxEventBytes: number;
-  readonly #clock: Clock;
+  readonly #rules: AppendRules;
   readonly #recentEvents: number;
   readonly #runs = new Map<string, RunState>();
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new Map<string, Set<Follower>>();
   readonly #background = new Set<Promise<void>>();
   /** What `close()` ends: follows and reads in progress, deletes and verifies under way. */
-  readonly #follows = new Set<ActiveFollow>();
+  readonly #activity = new LogActivity();
   readonly #reads = new Set<SyncToAsyncIterator<AgentEvent>>();
-  readonly #operations = new Set<Promise<unknown>>();
   /** What the log is called in a `StoreClosedError`. */
   readonly #name: string;
   #queue: Array<Pending & { runId: string }> = [];
@@ -222,7 +193,11 @@ export class AgentEventLog {
     this.#terminal = new Set(parsed.terminalTypes ?? DEFAULT_TERMINAL_TYPES);
     this.#fsync = (parsed.durability ?? 'fsync') === 'fsync';
     this.#maxEventBytes = parsed.maxEventBytes ?? 1024 * 1024;
-    this.#clock = parsed.clock ?? systemClock;
+    this.#rules = {
+      clock: parsed.clock ?? systemClock,
+      maxEventBytes: this.#maxEventBytes,
+      terminalTypes: this.#terminal,
+    };
     // Memory needs no cache in front of it.
     this.#recentEvents = memory ? 0 : (parsed.recentEvents ?? 1024);
     this.#name = memory ? 'AgentEventLog (in memory)' : `AgentEventLog of '${parsed.dir}'`;
@@ -268,24 +243,8 @@ export class AgentEventLog {
     // Everything runs in the executor, so that bad input rejects the promise rather than throwing.
     return new Promise<AgentEvent>((resolve, reject) => {
       this.#assertOpen();
-      assertValidId(runId, 'runId');
-      if (typeof input !== 'object' || input === null || !isValidEventType(input.type)) {
-        parseInput(AppendEventSchema, input, `event for run '${runId}'`);
-      }
-      const { type } = input;
-      const { value: payload, text: payloadText } = toJsonValue(
-        input.payload === undefined ? null : input.payload,
-        `the payload of the '${type}' event for run '${runId}'`,
-      );
-      const at = readClock(this.#clock, `the clock's reading for the '${type}' event of run '${runId}'`);
-      const tail = `,"type":${JSON.stringify(type)},"at":${at},"payload":${payloadText}}\n`;
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it could matter.
-      if (LINE_HEAD_BYTES + tail.length * 3 > this.#maxEventBytes) {
-        const size = LINE_HEAD_BYTES + Buffer.byteLength(tail);
-        if (size > this.#maxEventBytes) throw new PayloadTooLargeError(size, this.#maxEventBytes);
-      }
-      const terminal = this.#terminal.has(type);
-      this.#queue.push({ runId, type, at, payload, payloadText, tail, terminal, resolve, reject });
+      const prepared = prepareAppend(runId, input, this.#rules);
+      this.#queue.push({ ...prepared, runId, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         // Let every append of this tick join the batch.
@@ -303,12 +262,7 @@ export class AgentEventLog {
       if (firstRun !== undefined) this.#submit(firstRun, batch, false);
       return;
     }
-    const byRun = new Map<string, Pending[]>();
-    for (const pending of batch) {
-      const list = byRun.get(pending.runId);
-      if (list) list.push(pending);
-      else byRun.set(pending.runId, [pending]);
-    }
+    const byRun = groupByRun(batch);
     // Several runs: their fsyncs overlap off the event loop, where the backend can do that.
     for (const [runId, items] of byRun) this.#submit(runId, items, true);
   }
@@ -529,108 +483,59 @@ export class AgentEventLog {
   ): AsyncGenerator<AgentEvent> {
     this.#assertOpen();
     if (signal?.aborted) return;
-    let last = after;
-    // Live events handed over by this process's appends, not yet yielded (see FOLLOW_BUFFER_*).
-    let live: AgentEvent[] = [];
-    let liveText = 0;
-    let next = 0;
-    let stale = true; // start with a replay from disk
-    let ended = false;
-    let seen = false;
-    let wake: (() => void) | undefined;
-    const poke = () => {
-      const resolve = wake;
-      wake = undefined;
-      resolve?.();
-    };
-    const listener: Listener = {
-      events: (events, textLength) => {
-        // Behind already: the replay from the log will get these too.
-        if (stale) return;
-        if (live.length + events.length > FOLLOW_BUFFER_EVENTS || liveText + textLength > FOLLOW_BUFFER_TEXT) {
-          // The consumer is not keeping up: hold nothing, and read on from the log by cursor.
-          live = [];
-          next = 0;
-          liveText = 0;
-          stale = true;
-        } else {
-          for (const event of events) live.push(event);
-          liveText += textLength;
-        }
-        poke();
-      },
-      end: () => {
-        ended = true;
-        poke();
-      },
-    };
+    const follower = new Follower(after);
     let listeners = this.#listeners.get(runId);
     if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
-    listeners.add(listener);
-    active.end = listener.end;
-    this.#follows.add(active);
+    listeners.add(follower);
+    active.end = () => follower.end();
+    this.#activity.addFollow(active);
     const stopWatching = this.#backend.watch(runId, () => {
       // Appends by this process reach the follower directly; only look at the disk for others'.
       if (this.#runs.get(runId)?.writable) return;
-      stale = true;
-      poke();
+      follower.changed();
     });
-    signal?.addEventListener('abort', listener.end, { once: true });
+    signal?.addEventListener('abort', active.end, { once: true });
     try {
       for (;;) {
-        if (ended) return;
-        while (!stale && next < live.length) {
-          const event = live[next++]!;
-          if (event.cursor <= last) continue;
-          if (event.cursor !== last + 1) {
-            stale = true; // missed some (appended before we subscribed): read them from disk
-            break;
-          }
+        if (follower.ended) return;
+        for (let event = follower.take(); event !== undefined; event = follower.take()) {
           yield event;
-          last = event.cursor;
-          if (this.#terminal.has(event.type) || ended) return;
+          follower.last = event.cursor;
+          if (this.#terminal.has(event.type) || follower.ended) return;
         }
-        if (next >= live.length || stale) {
-          live = [];
-          next = 0;
-          liveText = 0;
-        }
-        if (stale) {
-          stale = false;
+        if (follower.takeStale()) {
           let got = false;
           let sinceTurn = 0;
-          for (const event of this.#events(runId, last, Number.POSITIVE_INFINITY)) {
-            got = seen = true;
+          for (const event of this.#events(runId, follower.last, Number.POSITIVE_INFINITY)) {
+            got = follower.seen = true;
             // As in read(): let timers and I/O run during a long replay.
             if (++sinceTurn >= YIELD_EVERY) {
               sinceTurn = 0;
               await new Promise<void>((resolve) => setImmediate(resolve));
             }
             yield event;
-            last = event.cursor;
-            if (this.#terminal.has(event.type) || ended) return;
+            follower.last = event.cursor;
+            if (this.#terminal.has(event.type) || follower.ended) return;
           }
           if (!got) {
             const tail = this.#tailOf(runId);
             if (tail === undefined) {
-              if (seen) return; // deleted
+              if (follower.seen) return; // deleted
             } else {
-              seen = true;
-              if (tail.sealed && tail.lastCursor <= last) return;
+              follower.seen = true;
+              if (tail.sealed && tail.lastCursor <= follower.last) return;
             }
           }
           continue;
         }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
+        await follower.wait();
       }
     } finally {
-      this.#follows.delete(active);
-      listeners.delete(listener);
+      this.#activity.deleteFollow(active);
+      listeners.delete(follower);
       if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
       stopWatching();
-      signal?.removeEventListener('abort', listener.end);
+      signal?.removeEventListener('abort', active.end);
     }
   }
 
@@ -681,7 +586,7 @@ export class AgentEventLog {
   async delete(runId: string): Promise<boolean> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    return this.#operation(async () => {
+    return this.#activity.operation(async () => {
       await this.#settle(runId);
       this.#runs.delete(runId);
       for (const listener of this.#listeners.get(runId) ?? []) listener.end();
@@ -700,23 +605,12 @@ export class AgentEventLog {
     this.#assertOpen();
     assertValidId(runId, 'runId');
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
-    return this.#operation(async () => {
+    return this.#activity.operation(async () => {
       await this.#settle(runId);
       // The backend releases the run to repair it; re-read the state from disk on the next append.
       if (repair) this.#runs.delete(runId);
       return this.#backend.verify(runId, repair);
     });
-  }
-
-  /** Runs `work`, which `close()` waits for. */
-  #operation<T>(work: () => Promise<T>): Promise<T> {
-    const running = work();
-    const tracked: Promise<unknown> = running.then(
-      () => this.#operations.delete(tracked),
-      () => this.#operations.delete(tracked),
-    );
-    this.#operations.add(tracked);
-    return running;
   }
 
   #assertOpen(): void {
@@ -748,7 +642,7 @@ export class AgentEventLog {
     this.#closing ??= this.#shutdown();
     await this.#closing;
     // Nothing can start a follow any more; this only matters if one slipped through.
-    await this.#endFollows();
+    await this.#activity.endFollows();
   }
 
   async #shutdown(): Promise<void> {
@@ -757,20 +651,12 @@ export class AgentEventLog {
       await Promise.all([...this.#runs.values()].map((run) => run.busy));
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await this.#endFollows();
+    await this.#activity.endFollows();
     const closed = new StoreClosedError(this.#name);
     for (const read of [...this.#reads]) read.cancel(closed);
-    await Promise.all(this.#operations);
+    await this.#activity.settled();
     this.#runs.clear();
     await Promise.all(this.#background);
     await this.#backend.close();
-  }
-
-  /** Ends every follow in progress, and waits until each has let go of its watcher and timer. */
-  async #endFollows(): Promise<void> {
-    const follows = [...this.#follows];
-    for (const follow of follows) follow.end();
-    // A generator suspended at a yield (its consumer stalled) runs its cleanup on return().
-    await Promise.all(follows.map((follow) => follow.generator?.return(undefined)));
   }
 }
