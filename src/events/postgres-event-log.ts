@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { PostgresDatabase } from '../postgres/database.js';
 import { channelName, NotificationListener } from '../postgres/notification-listener.js';
-import { safeTransaction } from '../postgres/safe-transaction.js';
 import { systemClock } from '../storage/clock.js';
 import { SealedLogError, StoreClosedError, ValidationError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
@@ -210,7 +209,7 @@ export class PostgresEventLog implements EventLog {
         : `appending to ${runIds.length} event logs`;
     let plan: Plan<Pending>;
     try {
-      plan = await safeTransaction(this.#db, what, async (client) => {
+      plan = await this.#db.transaction(what, async (client) => {
         const locked = await client.query<{ run_id: string; last_cursor: number; sealed: boolean }>(
           this.#sql.lockRuns,
           [runIds],
@@ -515,7 +514,7 @@ export class PostgresEventLog implements EventLog {
     const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
     return this.#activity.operation(async () => {
       await this.#settle(runId);
-      return safeTransaction(this.#db, `verifying the event log of run '${runId}'`, async (client) => {
+      return this.#db.transaction(`verifying the event log of run '${runId}'`, async (client) => {
         await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
         const log = (
           await client.query<{ last_cursor: number; sealed: boolean }>(

@@ -54,7 +54,8 @@ export interface CopyRootOptions {
 /**
  * Copies a file-backed root into PostgreSQL: every run record, every run's events (cursors and
  * times as they are), memory entries with their promotion audit, and pipeline entries, plus the
- * stamps that keep `updatedAt` increasing above what the files held.
+ * pipeline's stamp, so that its `updatedAt` keeps increasing above every value the file handed out
+ * (a run's `updatedAt` is kept above its own record's by the run store).
  *
  * Idempotent and resumable: what PostgreSQL already has is not written again, and events are
  * copied in chunks of {@link EVENT_CHUNK}, each committed with the log's row, so a copy killed
@@ -203,7 +204,7 @@ async function insertJsonRows(client: PoolClient, sql: string, rows: readonly un
 /** Copies run records; one already there is replaced only by a newer one. Returns the rows written. */
 async function copyRuns(to: PostgresDatabase, client: PoolClient, runs: readonly AnalysisRun[]): Promise<number> {
   const table = to.table('runs');
-  const written = await insertJsonRows(
+  return await insertJsonRows(
     client,
     `INSERT INTO ${table} (run_id, status, session_id, tenant_id, workspace_id, created_at, heartbeat_at, updated_at, record)
      SELECT r->>'runId', r->>'status', r->>'sessionId', r->>'tenantId', r->>'workspaceId',
@@ -216,9 +217,6 @@ async function copyRuns(to: PostgresDatabase, client: PoolClient, runs: readonly
      WHERE ${table}.updated_at < EXCLUDED.updated_at`,
     runs,
   );
-  const newest = Math.max(0, ...runs.map((run) => run.updatedAt));
-  if (newest > 0) await raiseStamp(to, client, 'runs', newest);
-  return written;
 }
 
 /** Appends a chunk of one run's events (cursors continuing what PostgreSQL has) and moves its log row. */

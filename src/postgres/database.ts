@@ -10,6 +10,9 @@ import { quoteIdent } from './identifiers.js';
 import { migrate } from './migrate.js';
 import { fromSqlError } from './sql-errors.js';
 
+/** Heard while a transaction holds a client: the failed query reports the error. */
+const ignoreClientError = (): void => {};
+
 /** The tables of migration 1 (see migrations.ts). */
 export type TableName =
   | 'event_logs'
@@ -88,6 +91,10 @@ export class PostgresDatabase {
    */
   async transaction<T>(what: string, work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.connect(what);
+    // A client whose server goes away mid-transaction emits 'error' besides failing its query;
+    // the pool listens only while the client is idle, and an unheard 'error' ends the process.
+    // The failed query still rejects, and is reported below.
+    client.on('error', ignoreClientError);
     let committing = false;
     let broken: Error | undefined;
     try {
@@ -106,11 +113,15 @@ export class PostgresDatabase {
       }
       throw fromSqlError(error, what, { inDoubt: committing });
     } finally {
+      client.off('error', ignoreClientError);
       client.release(broken);
     }
   }
 
-  /** A client of its own (for `LISTEN`, say); the caller releases it. */
+  /**
+   * A client of its own (for `LISTEN`, say); the caller releases it, and must listen for its
+   * `'error'` event while holding it (an unheard one ends the process).
+   */
   async connect(what: string): Promise<PoolClient> {
     const pool = await this.pool();
     try {
