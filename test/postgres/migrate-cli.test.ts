@@ -138,10 +138,8 @@ describe('agent-stores migrate --from <root> --to <url>', () => {
     expect((await cli('migrate', '--from', root, '--to', db.url, '--schema', schema)).code).toBe(0);
     const stores = createStores({ root });
     const pipelineMax = Math.max(...(await stores.pipeline.list()).map((entry) => entry.updatedAt));
-    const runsMax = Math.max(...(await stores.runs.list()).map((run) => run.updatedAt));
     await stores.close();
     expect(await stamp(schema, 'pipeline')).toBeGreaterThan(pipelineMax); // f3's stamp, after the others
-    expect(await stamp(schema, 'runs')).toBe(runsMax);
   });
 
   it('copies nothing a second time: a re-run reports 0 copied and the same counts', async () => {
