@@ -114,19 +114,20 @@ export class PostgresFeedbackPipeline implements PipelineStore {
     return this.#life.run(async () => {
       checkPipelineEntryId(entryId);
       const input = parseInput(PipelineAdvanceInputSchema, change, 'pipeline advance');
-      return this.#order.run([entryKey(entryId), STAMP], () =>
-        this.#db.transaction(`advancing pipeline entry '${entryId}'`, async (client) => {
+      return this.#order.run([entryKey(entryId), STAMP], () => {
+        const now = this.#now();
+        return this.#db.transaction(`advancing pipeline entry '${entryId}'`, async (client) => {
           const entry = await this.#lock(client, entryId);
           if (!entry) throw pipelineEntryNotFound(entryId);
           checkAdvance(entry, input);
-          const next = advancedEntry(entry, input, await this.#db.stamp(client, STAMP_STORE, this.#now()));
+          const next = advancedEntry(entry, input, await this.#db.stamp(client, STAMP_STORE, now));
           await client.query(
             `UPDATE ${this.#entries} SET stage = $2, updated_at = $3, entry = $4::jsonb WHERE entry_id = $1`,
             rowParams(next),
           );
           return next;
-        }),
-      );
+        });
+      });
     });
   }
 
