@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { CorruptStoreError } from '../storage/errors.js';
+import { describeIssues } from '../storage/validate.js';
 
 /**
  * The record kept in a row's `jsonb` column, checked with the schema the file stores check their
@@ -12,10 +13,7 @@ import { CorruptStoreError } from '../storage/errors.js';
 export function parseStoredRow<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const reason = result.error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('; ');
+  const reason = describeIssues(result.error.issues, 3);
   const error = new CorruptStoreError(where, reason);
   // The file advice (quarantine, restore the file) does not apply to a row.
   error.message = `${where} cannot be read (${reason}); it was left as it is. Fix the row's record by hand or restore it from a backup: every operation that reads it fails until then`;

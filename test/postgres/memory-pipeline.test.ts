@@ -19,6 +19,7 @@ import { manualClock } from '../helpers/manual-clock.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { projectEntry, worldEntry } from '../memory/helpers.js';
 import { runTogether } from '../multiprocess/run-children.js';
+import { tableRows } from './table-rows.js';
 
 const db = usePostgres();
 const T0 = 1_700_000_000_000;
@@ -31,31 +32,19 @@ function database(schema = db.freshSchema()): PostgresDatabase {
   return new PostgresDatabase({ pool: db.pool, schema });
 }
 
-/** Every row of the memory, pipeline and stamp tables with its version columns: any write, even a row lock, changes it. */
-async function dump(schema: string) {
-  const rows = async (table: string, key: string, columns: string) =>
-    (
-      await db.pool.query(
-        `SELECT xmin::text, xmax::text, ctid::text, ${columns} FROM "${schema}".${table} ORDER BY ${key}`,
-      )
-    ).rows;
-  return {
-    entries: await rows('memory_entries', 'entry_id', 'entry_id, scope, project_key, entry::text'),
-    audit: await rows('memory_promotion_audit', 'seq', 'seq::text, entry_id, audit::text'),
-    pipeline: await rows('pipeline_entries', 'entry_id', 'entry_id, stage, updated_at::text, entry::text'),
-    stamps: await rows('stamps', 'store', 'store, last_ms::text'),
-  };
-}
+/** Every row with its version columns: any write, even a row lock, changes it. */
+const dump = (schema: string) => tableRows(db.pool, schema, { xmax: true });
 
-/** The contents of a {@link dump}, without the version columns (a row lock taken and released changes xmax). */
-function contents(tables: Awaited<ReturnType<typeof dump>>) {
+/** The rows without their version columns (a row lock taken and released changes xmax). */
+const contents = async (schema: string) => {
+  const tables = await dump(schema);
   return Object.fromEntries(
     Object.entries(tables).map(([table, rows]) => [
       table,
       rows.map(({ xmin: _xmin, xmax: _xmax, ctid: _ctid, ...row }) => row),
     ]),
   );
-}
+};
 
 function isStrictlyIncreasing(values: number[]): boolean {
   return values.every((value, i) => i === 0 || value > values[i - 1]!);
@@ -362,7 +351,7 @@ describe('PostgreSQL rows', () => {
     await pipeline.create({ entryId: 'e1', feedbackId: 'f' });
     await db.pool.query(`UPDATE "${schema}".memory_entries SET entry = entry - 'insight'`);
     await db.pool.query(`UPDATE "${schema}".pipeline_entries SET entry = jsonb_set(entry, '{stage}', '"lost"')`);
-    const before = contents(await dump(schema));
+    const before = await contents(schema);
 
     const memoryError = await store.get('m1').catch((e: unknown) => e);
     expect(memoryError).toBeInstanceOf(CorruptStoreError);
@@ -372,6 +361,6 @@ describe('PostgreSQL rows', () => {
     const pipelineError = await pipeline.advance('e1', { stage: 'case_draft' }).catch((e: unknown) => e);
     expect(pipelineError).toBeInstanceOf(CorruptStoreError);
     expect((pipelineError as Error).message).toContain("pipeline entry 'e1'");
-    expect(contents(await dump(schema))).toEqual(before);
+    expect(await contents(schema)).toEqual(before);
   });
 });
