@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { PostgresDatabase } from '../postgres/database.js';
 import { IssueOrder } from '../postgres/issue-order.js';
+import { holdsNul, jsonbText } from '../postgres/jsonb.js';
 import { parseStoredRow } from '../postgres/stored-row.js';
 import { type Clock, readClock, systemClock } from '../storage/clock.js';
 import { Lifecycle } from '../storage/lifecycle.js';
@@ -82,6 +83,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
   create(input: PipelineCreateInput): Promise<FeedbackPipelineEntry> {
     return this.#life.run(async () => {
       const { entryId, feedbackId } = parseInput(PipelineCreateInputSchema, input, 'pipeline entry');
+      jsonbText({ entryId, feedbackId }, `pipeline entry '${entryId}'`); // refused before anything is stamped
       return this.#order.run([entryKey(entryId), STAMP], () => {
         const now = this.#now();
         return this.#db.transaction(`creating pipeline entry '${entryId}'`, async (client) => {
@@ -135,6 +137,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
   get(entryId: string): Promise<FeedbackPipelineEntry | undefined> {
     return this.#life.run(async () => {
       checkPipelineEntryId(entryId);
+      if (holdsNul(entryId)) return undefined;
       const rows = await this.#db.query<{ entry: unknown }>(
         `reading pipeline entry '${entryId}'`,
         `SELECT entry FROM ${this.#entries} WHERE entry_id = $1`,
@@ -152,6 +155,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
     return this.#life.run(async () => {
       checkPipelineEntryId(entryId);
       return this.#order.run([entryKey(entryId)], async () => {
+        if (holdsNul(entryId)) return false;
         const rows = await this.#db.query(
           `removing pipeline entry '${entryId}'`,
           `DELETE FROM ${this.#entries} WHERE entry_id = $1 RETURNING entry_id`,
@@ -202,6 +206,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
 
   /** The entry, locked until the transaction ends, or `undefined`. */
   async #lock(client: PoolClient, entryId: string): Promise<FeedbackPipelineEntry | undefined> {
+    if (holdsNul(entryId)) return undefined;
     const result = await client.query<{ entry: unknown }>(
       `SELECT entry FROM ${this.#entries} WHERE entry_id = $1 FOR UPDATE`,
       [entryId],
@@ -225,5 +230,5 @@ export class PostgresFeedbackPipeline implements PipelineStore {
 
 /** `entry_id`, `stage`, `updated_at`, `entry`: the columns always agree with the record. */
 function rowParams(entry: FeedbackPipelineEntry): unknown[] {
-  return [entry.entryId, entry.stage, entry.updatedAt, JSON.stringify(entry)];
+  return [entry.entryId, entry.stage, entry.updatedAt, jsonbText(entry, `pipeline entry '${entry.entryId}'`)];
 }

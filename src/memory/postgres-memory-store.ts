@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { PostgresDatabase } from '../postgres/database.js';
 import { IssueOrder } from '../postgres/issue-order.js';
+import { holdsNul, jsonbText } from '../postgres/jsonb.js';
 import { parseStoredRow } from '../postgres/stored-row.js';
 import { type Clock, checkClockReading, readClock, systemClock } from '../storage/clock.js';
 import { Lifecycle } from '../storage/lifecycle.js';
@@ -154,6 +155,7 @@ export class PostgresMemoryStore implements MemoryStore {
   get(entryId: string): Promise<ProjectMemoryEntry | undefined> {
     return this.#life.run(async () => {
       checkEntryId(entryId);
+      if (holdsNul(entryId)) return undefined;
       const rows = await this.#db.query<{ entry: unknown }>(
         `reading memory entry '${entryId}'`,
         `SELECT entry FROM ${this.#entries} WHERE entry_id = $1`,
@@ -171,6 +173,7 @@ export class PostgresMemoryStore implements MemoryStore {
     return this.#life.run(async () => {
       checkEntryId(entryId);
       return this.#order.run([entryKey(entryId)], async () => {
+        if (holdsNul(entryId)) return false;
         const rows = await this.#db.query(
           `removing memory entry '${entryId}'`,
           `DELETE FROM ${this.#entries} WHERE entry_id = $1 RETURNING entry_id`,
@@ -253,7 +256,7 @@ export class PostgresMemoryStore implements MemoryStore {
           await client.query(`LOCK TABLE ${this.#audit} IN EXCLUSIVE MODE`);
           await client.query(`INSERT INTO ${this.#audit} (entry_id, audit) VALUES ($1, $2::jsonb)`, [
             entryId,
-            JSON.stringify(audit),
+            jsonbText(audit, `the audit row of memory entry '${entryId}'`),
           ]);
           return next;
         }),
@@ -362,6 +365,7 @@ export class PostgresMemoryStore implements MemoryStore {
 
   /** The entry, locked until the transaction ends, or `undefined`. */
   async #lock(client: PoolClient, entryId: string): Promise<ProjectMemoryEntry | undefined> {
+    if (holdsNul(entryId)) return undefined;
     const result = await client.query<{ entry: unknown }>(
       `SELECT entry FROM ${this.#entries} WHERE entry_id = $1 FOR UPDATE`,
       [entryId],
@@ -390,5 +394,5 @@ export class PostgresMemoryStore implements MemoryStore {
 
 /** `entry_id`, `scope`, `project_key`, `entry`: the columns always agree with the record. */
 function rowParams(entry: ProjectMemoryEntry): unknown[] {
-  return [entry.entryId, entry.scope, entry.projectKey ?? null, JSON.stringify(entry)];
+  return [entry.entryId, entry.scope, entry.projectKey ?? null, jsonbText(entry, `memory entry '${entry.entryId}'`)];
 }

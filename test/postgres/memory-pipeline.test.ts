@@ -9,6 +9,7 @@ import {
   CorruptStoreError,
   IllegalTransitionError,
   type MemoryStore,
+  NotFoundError,
   type ProjectMemoryInput,
   ProjectMemoryStore,
   ValidationError,
@@ -35,16 +36,16 @@ function database(schema = db.freshSchema()): PostgresDatabase {
 /** Every row with its version columns: any write, even a row lock, changes it. */
 const dump = (schema: string) => tableRows(db.pool, schema, { xmax: true });
 
-/** The rows without their version columns (a row lock taken and released changes xmax). */
-const contents = async (schema: string) => {
-  const tables = await dump(schema);
+/** The rows of a {@link dump} without their version columns (a row lock taken and released changes xmax). */
+function contentsOf(tables: Awaited<ReturnType<typeof dump>>) {
   return Object.fromEntries(
     Object.entries(tables).map(([table, rows]) => [
       table,
       rows.map(({ xmin: _xmin, xmax: _xmax, ctid: _ctid, ...row }) => row),
     ]),
   );
-};
+}
+const contents = async (schema: string) => contentsOf(await dump(schema));
 
 function isStrictlyIncreasing(values: number[]): boolean {
   return values.every((value, i) => i === 0 || value > values[i - 1]!);
@@ -362,5 +363,29 @@ describe('PostgreSQL rows', () => {
     expect(pipelineError).toBeInstanceOf(CorruptStoreError);
     expect((pipelineError as Error).message).toContain("pipeline entry 'e1'");
     expect(await contents(schema)).toEqual(before);
+  });
+
+  it('refuse a record holding U+0000 (PostgreSQL cannot store it) with ValidationError, and find no entry by such an id', async () => {
+    const schema = db.freshSchema();
+    const store = new PostgresMemoryStore(database(schema));
+    const pipeline = new PostgresFeedbackPipeline(database(schema));
+    await store.save(projectEntry('m1'));
+    await pipeline.create({ entryId: 'e1', feedbackId: 'f' });
+    const before = await dump(schema);
+    await expect(store.save(projectEntry('m2', { insight: 'a\u0000b' }))).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.update('m1', { tags: ['\u0000'] })).rejects.toBeInstanceOf(ValidationError);
+    await expect(pipeline.create({ entryId: 'e2', feedbackId: 'f\u0000' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(pipeline.advance('e1', { stage: 'case_draft', skillDraftId: '\u0000' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    expect(await store.get('m1\u0000')).toBeUndefined();
+    expect(await store.remove('m1\u0000')).toBe(false);
+    await expect(store.promote('m1\u0000', again)).rejects.toBeInstanceOf(NotFoundError);
+    expect(await pipeline.get('e1\u0000')).toBeUndefined();
+    await expect(pipeline.advance('e1\u0000', { stage: 'case_draft' })).rejects.toBeInstanceOf(NotFoundError);
+    expect(await contents(schema)).toEqual(contentsOf(before));
+    expect((await store.save(projectEntry('m3', { insight: 'a backslash-u: \\u0000' }))).insight).toBe(
+      'a backslash-u: \\u0000',
+    );
   });
 });
