@@ -1,7 +1,7 @@
-import type { PoolClient } from 'pg';
 import type { PostgresDatabase } from '../postgres/database.js';
+import { EntryRows } from '../postgres/entry-rows.js';
 import { IssueOrder } from '../postgres/issue-order.js';
-import { holdsNul, jsonbText } from '../postgres/jsonb.js';
+import { jsonbText } from '../postgres/jsonb.js';
 import { parseStoredRow } from '../postgres/stored-row.js';
 import { type Clock, readClock, systemClock } from '../storage/clock.js';
 import { Lifecycle } from '../storage/lifecycle.js';
@@ -65,13 +65,15 @@ export class PostgresFeedbackPipeline implements PipelineStore {
   readonly #clock: Clock;
   readonly #life = new Lifecycle('PostgresFeedbackPipeline');
   readonly #order = new IssueOrder();
+  readonly #rows: EntryRows<FeedbackPipelineEntry>;
   readonly #entries: string;
 
   /** Nothing is read or created until the first operation. */
   constructor(database: PostgresDatabase, options: PostgresFeedbackPipelineOptions = {}) {
     this.#db = database;
     this.#clock = options.clock ?? systemClock;
-    this.#entries = database.table('pipeline_entries');
+    this.#rows = new EntryRows(database, 'pipeline_entries', StoredPipelineEntrySchema, 'pipeline entry');
+    this.#entries = this.#rows.table;
   }
 
   /**
@@ -119,7 +121,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
       return this.#order.run([entryKey(entryId), STAMP], () => {
         const now = this.#now();
         return this.#db.transaction(`advancing pipeline entry '${entryId}'`, async (client) => {
-          const entry = await this.#lock(client, entryId);
+          const entry = await this.#rows.lock(client, entryId);
           if (!entry) throw pipelineEntryNotFound(entryId);
           checkAdvance(entry, input);
           const next = advancedEntry(entry, input, await this.#db.stamp(client, STAMP_STORE, now));
@@ -137,13 +139,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
   get(entryId: string): Promise<FeedbackPipelineEntry | undefined> {
     return this.#life.run(async () => {
       checkPipelineEntryId(entryId);
-      if (holdsNul(entryId)) return undefined;
-      const rows = await this.#db.query<{ entry: unknown }>(
-        `reading pipeline entry '${entryId}'`,
-        `SELECT entry FROM ${this.#entries} WHERE entry_id = $1`,
-        [entryId],
-      );
-      return rows[0] && this.#parse(entryId, rows[0].entry);
+      return this.#rows.get(entryId);
     });
   }
 
@@ -154,15 +150,7 @@ export class PostgresFeedbackPipeline implements PipelineStore {
   remove(entryId: string): Promise<boolean> {
     return this.#life.run(async () => {
       checkPipelineEntryId(entryId);
-      return this.#order.run([entryKey(entryId)], async () => {
-        if (holdsNul(entryId)) return false;
-        const rows = await this.#db.query(
-          `removing pipeline entry '${entryId}'`,
-          `DELETE FROM ${this.#entries} WHERE entry_id = $1 RETURNING entry_id`,
-          [entryId],
-        );
-        return rows.length > 0;
-      });
+      return this.#order.run([entryKey(entryId)], () => this.#rows.remove(entryId));
     });
   }
 
@@ -170,12 +158,9 @@ export class PostgresFeedbackPipeline implements PipelineStore {
   list(query: PipelineListQuery = {}): Promise<FeedbackPipelineEntry[]> {
     return this.#life.run(async () => {
       const { stage } = parseInput(PipelineListQuerySchema, query, 'list query');
-      const rows = await this.#db.query<{ entry_id: string; entry: unknown }>(
-        'listing pipeline entries',
-        `SELECT entry_id, entry FROM ${this.#entries} WHERE $1::text IS NULL OR stage = $1`,
-        [stage ?? null],
-      );
-      const entries = rows.map((row) => this.#parse(row.entry_id, row.entry));
+      const entries = await this.#rows.select('listing pipeline entries', '$1::text IS NULL OR stage = $1', [
+        stage ?? null,
+      ]);
       return entries.filter((entry) => stage === undefined || entry.stage === stage).sort(newestFirst);
     });
   }
@@ -202,21 +187,6 @@ export class PostgresFeedbackPipeline implements PipelineStore {
    */
   close(): Promise<void> {
     return this.#life.close();
-  }
-
-  /** The entry, locked until the transaction ends, or `undefined`. */
-  async #lock(client: PoolClient, entryId: string): Promise<FeedbackPipelineEntry | undefined> {
-    if (holdsNul(entryId)) return undefined;
-    const result = await client.query<{ entry: unknown }>(
-      `SELECT entry FROM ${this.#entries} WHERE entry_id = $1 FOR UPDATE`,
-      [entryId],
-    );
-    const row = result.rows[0];
-    return row && this.#parse(entryId, row.entry);
-  }
-
-  #parse(entryId: string, value: unknown): FeedbackPipelineEntry {
-    return parseStoredRow(StoredPipelineEntrySchema, value, `pipeline entry '${entryId}' in ${this.#entries}`);
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
 import type { PostgresDatabase } from '../postgres/database.js';
+import { EntryRows } from '../postgres/entry-rows.js';
 import { IssueOrder } from '../postgres/issue-order.js';
-import { holdsNul, jsonbText } from '../postgres/jsonb.js';
+import { jsonbText } from '../postgres/jsonb.js';
 import { parseStoredRow } from '../postgres/stored-row.js';
 import { type Clock, checkClockReading, readClock, systemClock } from '../storage/clock.js';
 import { Lifecycle } from '../storage/lifecycle.js';
@@ -77,6 +78,7 @@ export class PostgresMemoryStore implements MemoryStore {
   readonly #clock: Clock;
   readonly #life = new Lifecycle('PostgresMemoryStore');
   readonly #order = new IssueOrder();
+  readonly #rows: EntryRows<ProjectMemoryEntry>;
   readonly #entries: string;
   readonly #audit: string;
 
@@ -84,7 +86,8 @@ export class PostgresMemoryStore implements MemoryStore {
   constructor(database: PostgresDatabase, options: PostgresMemoryStoreOptions = {}) {
     this.#db = database;
     this.#clock = options.clock ?? systemClock;
-    this.#entries = database.table('memory_entries');
+    this.#rows = new EntryRows(database, 'memory_entries', ProjectMemoryEntrySchema, 'memory entry');
+    this.#entries = this.#rows.table;
     this.#audit = database.table('memory_promotion_audit');
   }
 
@@ -118,7 +121,7 @@ export class PostgresMemoryStore implements MemoryStore {
       );
       if (inserted.length > 0) return fresh;
       const replaced = await this.#db.transaction(what, async (client) => {
-        const previous = await this.#lock(client, input.entryId);
+        const previous = await this.#rows.lock(client, input.entryId);
         if (!previous) return undefined; // removed in between: insert it again
         const next = replaceEntry(previous, input);
         await this.#put(client, next);
@@ -141,7 +144,7 @@ export class PostgresMemoryStore implements MemoryStore {
       const changes = parseInput(ProjectMemoryPatchSchema, patch, 'memory patch');
       return this.#order.run([entryKey(entryId)], () =>
         this.#db.transaction(`updating memory entry '${entryId}'`, async (client) => {
-          const entry = await this.#lock(client, entryId);
+          const entry = await this.#rows.lock(client, entryId);
           if (!entry) throw entryNotFound(entryId);
           const patched = patchEntry(entry, changes);
           if (patched.changed) await this.#put(client, patched.entry);
@@ -155,13 +158,7 @@ export class PostgresMemoryStore implements MemoryStore {
   get(entryId: string): Promise<ProjectMemoryEntry | undefined> {
     return this.#life.run(async () => {
       checkEntryId(entryId);
-      if (holdsNul(entryId)) return undefined;
-      const rows = await this.#db.query<{ entry: unknown }>(
-        `reading memory entry '${entryId}'`,
-        `SELECT entry FROM ${this.#entries} WHERE entry_id = $1`,
-        [entryId],
-      );
-      return rows[0] && this.#parse(entryId, rows[0].entry);
+      return this.#rows.get(entryId);
     });
   }
 
@@ -172,15 +169,7 @@ export class PostgresMemoryStore implements MemoryStore {
   remove(entryId: string): Promise<boolean> {
     return this.#life.run(async () => {
       checkEntryId(entryId);
-      return this.#order.run([entryKey(entryId)], async () => {
-        if (holdsNul(entryId)) return false;
-        const rows = await this.#db.query(
-          `removing memory entry '${entryId}'`,
-          `DELETE FROM ${this.#entries} WHERE entry_id = $1 RETURNING entry_id`,
-          [entryId],
-        );
-        return rows.length > 0;
-      });
+      return this.#order.run([entryKey(entryId)], () => this.#rows.remove(entryId));
     });
   }
 
@@ -189,17 +178,13 @@ export class PostgresMemoryStore implements MemoryStore {
     return this.#life.run(async () => {
       const filter = parseInput(MemoryListQuerySchema, query, 'list query');
       // The WHERE only narrows what comes over the wire; listEntries() decides and sorts.
-      const rows = await this.#db.query<{ entry_id: string; entry: unknown }>(
+      const entries = await this.#rows.select(
         'listing memory entries',
-        `SELECT entry_id, entry FROM ${this.#entries}
-         WHERE ($1::text IS NULL OR scope = $1) AND ($2::text IS NULL OR project_key = $2)
-           AND ($3::text[] IS NULL OR entry->'tags' ?| $3)`,
+        `($1::text IS NULL OR scope = $1) AND ($2::text IS NULL OR project_key = $2)
+         AND ($3::text[] IS NULL OR entry->'tags' ?| $3)`,
         [filter.scope ?? null, filter.projectKey ?? null, filter.anyOfTags?.length ? filter.anyOfTags : null],
       );
-      return listEntries(
-        rows.map((row) => this.#parse(row.entry_id, row.entry)),
-        filter,
-      );
+      return listEntries(entries, filter);
     });
   }
 
@@ -212,19 +197,15 @@ export class PostgresMemoryStore implements MemoryStore {
     return this.#life.run(async () => {
       const filter = parseInput(MemoryRecallQuerySchema, query, 'recall query');
       // The WHERE only narrows the candidates; recallHits() filters, scores and ranks.
-      const rows = await this.#db.query<{ entry_id: string; entry: unknown }>(
+      const entries = await this.#rows.select(
         'recalling memory entries',
-        `SELECT entry_id, entry FROM ${this.#entries}
-         WHERE ($1::text IS NULL OR scope = $1)
-           AND (scope <> 'project' OR $2::text IS NULL OR project_key = $2)
-           AND NOT (entry ? 'unsupportedReason') AND entry->>'status' <> 'rejected'
-           AND ($3::text[] IS NULL OR entry->'tags' ?| $3)`,
+        `($1::text IS NULL OR scope = $1)
+         AND (scope <> 'project' OR $2::text IS NULL OR project_key = $2)
+         AND NOT (entry ? 'unsupportedReason') AND entry->>'status' <> 'rejected'
+         AND ($3::text[] IS NULL OR entry->'tags' ?| $3)`,
         [filter.scope ?? null, filter.projectKey ?? null, filter.tags?.length ? filter.tags : null],
       );
-      return recallHits(
-        rows.map((row) => this.#parse(row.entry_id, row.entry)),
-        filter,
-      );
+      return recallHits(entries, filter);
     });
   }
 
@@ -247,7 +228,7 @@ export class PostgresMemoryStore implements MemoryStore {
       const audit: MemoryAuditRow = { entryId, policy: stored, auditedAt: now };
       return this.#order.run([entryKey(entryId), AUDIT], () =>
         this.#db.transaction(`promoting memory entry '${entryId}'`, async (client) => {
-          const entry = await this.#lock(client, entryId);
+          const entry = await this.#rows.lock(client, entryId);
           if (!entry) throw entryNotFound(entryId);
           const next = promotedEntry(entry, stored);
           await this.#put(client, next);
@@ -309,7 +290,7 @@ export class PostgresMemoryStore implements MemoryStore {
       const at = now === undefined ? this.#now() : checkClockReading(now, 'feedback time');
       return this.#order.run([entryKey(entryId)], () =>
         this.#db.transaction(`rating memory entry '${entryId}'`, async (client) => {
-          const entry = await this.#lock(client, entryId);
+          const entry = await this.#rows.lock(client, entryId);
           if (!entry) throw entryNotFound(entryId);
           const rated = ratedEntry(entry, rating, at);
           await this.#put(client, rated.entry);
@@ -339,7 +320,7 @@ export class PostgresMemoryStore implements MemoryStore {
             [at - DISPUTE_WINDOW_MS + 1],
           );
           const due = result.rows
-            .map((row) => this.#parse(row.entry_id, row.entry))
+            .map((row) => this.#rows.parse(row.entry_id, row.entry))
             .filter((entry) => isDueForAutoConfirm(entry, at));
           if (due.length === 0) return 0;
           const confirmed = due.map((entry) => ({ entry_id: entry.entryId, entry: { ...entry, status: 'confirmed' } }));
@@ -363,27 +344,12 @@ export class PostgresMemoryStore implements MemoryStore {
     return this.#life.close();
   }
 
-  /** The entry, locked until the transaction ends, or `undefined`. */
-  async #lock(client: PoolClient, entryId: string): Promise<ProjectMemoryEntry | undefined> {
-    if (holdsNul(entryId)) return undefined;
-    const result = await client.query<{ entry: unknown }>(
-      `SELECT entry FROM ${this.#entries} WHERE entry_id = $1 FOR UPDATE`,
-      [entryId],
-    );
-    const row = result.rows[0];
-    return row && this.#parse(entryId, row.entry);
-  }
-
   /** Writes an existing entry back, with the columns beside it. */
   async #put(client: PoolClient, entry: ProjectMemoryEntry): Promise<void> {
     await client.query(
       `UPDATE ${this.#entries} SET scope = $2, project_key = $3, entry = $4::jsonb WHERE entry_id = $1`,
       rowParams(entry),
     );
-  }
-
-  #parse(entryId: string, value: unknown): ProjectMemoryEntry {
-    return parseStoredRow(ProjectMemoryEntrySchema, value, `memory entry '${entryId}' in ${this.#entries}`);
   }
 
   /** The clock's time, checked before anything is written: whole epoch ms up to the year 9999. */
