@@ -232,9 +232,9 @@ export class PostgresMemoryStore implements MemoryStore {
           if (!entry) throw entryNotFound(entryId);
           const next = promotedEntry(entry, stored);
           await this.#put(client, next);
-          // Held to the commit: a row's seq is taken in commit order, so no reader ever sees a
-          // later row before an earlier one. Plain SELECTs are not blocked.
-          await client.query(`LOCK TABLE ${this.#audit} IN EXCLUSIVE MODE`);
+          // Held to the commit, by the audit table's oid: a row's seq is taken in commit order, so
+          // no reader ever sees a later row before an earlier one. Nothing else waits on it.
+          await client.query('SELECT pg_advisory_xact_lock($1::regclass::oid::bigint)', [this.#audit]);
           await client.query(`INSERT INTO ${this.#audit} (entry_id, audit) VALUES ($1, $2::jsonb)`, [
             entryId,
             jsonbText(audit, `the audit row of memory entry '${entryId}'`),
