@@ -1,28 +1,34 @@
 import { z } from 'zod';
 import { type Clock, nextStamp, readClock, systemClock } from '../storage/clock.js';
 import type { DurableDocument } from '../storage/document.js';
-import { ConflictError, IllegalTransitionError, NotFoundError } from '../storage/errors.js';
 import type { StorageIO } from '../storage/io.js';
 import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
 import { constructInMemory, openStoreDocument } from '../storage/json-store.js';
 import { parseInput } from '../storage/validate.js';
 import {
+  advancedEntry,
+  checkAdvance,
+  checkPipelineEntryId,
+  copyPipelineEntry,
+  countByStage,
+  createdEntry,
+  duplicateEntry,
+  newestFirst,
+  pipelineEntryNotFound,
+  StoredPipelineEntrySchema,
+} from './pipeline-rules.js';
+import {
   type FeedbackPipelineEntry,
-  FeedbackPipelineEntrySchema,
   type PipelineAdvanceInput,
   PipelineAdvanceInputSchema,
   type PipelineCreateInput,
   PipelineCreateInputSchema,
-  PipelineEntryIdSchema,
-  type PipelineHistoryRow,
   type PipelineListQuery,
   PipelineListQuerySchema,
   type PipelineMeta,
   PipelineMetaSchema,
-  PipelineStageSchema,
   type PipelineStats,
 } from './schemas.js';
-import { canAdvance, transitionHint } from './transitions.js';
 
 /** Options of {@link FeedbackPipeline}. */
 export interface FeedbackPipelineOptions {
@@ -53,11 +59,6 @@ export interface FeedbackPipelineMemoryOptions {
 
 type Doc = DurableDocument<FeedbackPipelineEntry, PipelineMeta, never>;
 
-/** An entry as read from the pipeline's file: one without `history` (see the entry's schema) gets `[]`. */
-const StoredPipelineEntrySchema: z.ZodType<FeedbackPipelineEntry> = FeedbackPipelineEntrySchema.extend({
-  history: FeedbackPipelineEntrySchema.shape.history.default(() => []),
-});
-
 /**
  * How the pipeline's JSON file is laid out (schemaVersion 1), the layout of the implementation
  * agent-stores replaces, so that either reads the other's file:
@@ -81,13 +82,6 @@ const pipelineFormat: DocumentFormat<FeedbackPipelineEntry, PipelineMeta, never>
     return highWater === meta.highWater ? meta : { highWater };
   },
 };
-
-/** A deep copy by hand: `get()` is a hot path and this is several times faster than `structuredClone`. */
-function copyEntry(entry: FeedbackPipelineEntry): FeedbackPipelineEntry {
-  const copy = { ...entry, history: entry.history.map((row) => ({ ...row })) };
-  if (entry.case) copy.case = { ...entry.case };
-  return copy;
-}
 
 /**
  * The pipeline that turns user feedback into evaluation cases and skills:
@@ -126,22 +120,14 @@ export class FeedbackPipeline {
     this.#doc.checkOpen();
     const { entryId, feedbackId } = parseInput(PipelineCreateInputSchema, input, 'pipeline entry');
     const created = await this.#doc.mutate((tx) => {
-      if (tx.has(entryId)) {
-        throw new ConflictError(`pipeline entry '${entryId}' already exists; advance it, or pick another entryId`);
-      }
+      if (tx.has(entryId)) throw duplicateEntry(entryId);
       const updatedAt = this.#stamp(tx.meta);
-      const entry: FeedbackPipelineEntry = {
-        entryId,
-        feedbackId,
-        stage: 'feedback',
-        updatedAt,
-        history: [{ stage: 'feedback', at: updatedAt }],
-      };
+      const entry = createdEntry(entryId, feedbackId, updatedAt);
       tx.setMeta({ highWater: updatedAt });
       tx.put(entryId, entry);
       return entry;
     });
-    return copyEntry(created);
+    return copyPipelineEntry(created);
   }
 
   /**
@@ -159,33 +145,27 @@ export class FeedbackPipeline {
    */
   async advance(entryId: string, change: PipelineAdvanceInput): Promise<FeedbackPipelineEntry> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkPipelineEntryId(entryId);
     const input = parseInput(PipelineAdvanceInputSchema, change, 'pipeline advance');
     const advanced = await this.#doc.mutate((tx) => {
       const entry = tx.get(entryId);
-      if (!entry) throw new NotFoundError('pipeline entry', entryId);
-      if (!canAdvance(entry.stage, input.stage)) {
-        throw new IllegalTransitionError(entryId, entry.stage, input.stage, transitionHint(entry.stage));
-      }
+      if (!entry) throw pipelineEntryNotFound(entryId);
+      checkAdvance(entry, input);
       const updatedAt = this.#stamp(tx.meta);
-      const row: PipelineHistoryRow = { stage: input.stage, at: updatedAt };
-      const next: FeedbackPipelineEntry = { ...entry, stage: input.stage, updatedAt, history: [...entry.history, row] };
-      if (input.reviewer !== undefined) row.reviewer = next.reviewer = input.reviewer;
-      if (input.case !== undefined) next.case = input.case;
-      if (input.skillDraftId !== undefined) next.skillDraftId = input.skillDraftId;
+      const next = advancedEntry(entry, input, updatedAt);
       tx.setMeta({ highWater: updatedAt });
       tx.put(entryId, next);
       return next;
     });
-    return copyEntry(advanced);
+    return copyPipelineEntry(advanced);
   }
 
   /** A copy of the entry, or `undefined` when there is none with this id. */
   async get(entryId: string): Promise<FeedbackPipelineEntry | undefined> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkPipelineEntryId(entryId);
     const entry = (await this.#doc.read()).entries.get(entryId);
-    return entry && copyEntry(entry);
+    return entry && copyPipelineEntry(entry);
   }
 
   /**
@@ -194,7 +174,7 @@ export class FeedbackPipeline {
    */
   async remove(entryId: string): Promise<boolean> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkPipelineEntryId(entryId);
     // Through the queue even when absent now: a create issued just before must not be overtaken.
     // The document writes nothing when the entry is not there.
     return this.#doc.mutate((tx) => tx.delete(entryId));
@@ -206,17 +186,15 @@ export class FeedbackPipeline {
     const { stage } = parseInput(PipelineListQuerySchema, query, 'list query');
     const out: FeedbackPipelineEntry[] = [];
     for (const entry of (await this.#doc.read()).entries.values()) {
-      if (stage === undefined || entry.stage === stage) out.push(copyEntry(entry));
+      if (stage === undefined || entry.stage === stage) out.push(copyPipelineEntry(entry));
     }
-    return out.sort((a, b) => b.updatedAt - a.updatedAt);
+    return out.sort(newestFirst);
   }
 
   /** How many entries are at each stage; every stage is present, with 0 when none. */
   async stats(): Promise<PipelineStats> {
     this.#doc.checkOpen();
-    const stats = Object.fromEntries(PipelineStageSchema.options.map((stage) => [stage, 0])) as PipelineStats;
-    for (const entry of (await this.#doc.read()).entries.values()) stats[entry.stage]++;
-    return stats;
+    return countByStage((await this.#doc.read()).entries.values());
   }
 
   /**
@@ -235,10 +213,4 @@ export class FeedbackPipeline {
   #stamp(meta: PipelineMeta): number {
     return nextStamp(meta.highWater, readClock(this.#clock));
   }
-}
-
-/** Cheap check on the hot path; zod only runs to explain a bad id. */
-function checkId(entryId: unknown): asserts entryId is string {
-  if (typeof entryId === 'string' && entryId.length > 0 && entryId.length <= 256 && /\S/.test(entryId)) return;
-  parseInput(PipelineEntryIdSchema, entryId, 'entryId');
 }

@@ -1,18 +1,27 @@
 import { z } from 'zod';
 import { type Clock, checkClockReading, readClock, systemClock } from '../storage/clock.js';
 import type { DurableDocument } from '../storage/document.js';
-import { IllegalTransitionError, NotFoundError } from '../storage/errors.js';
 import type { StorageIO } from '../storage/io.js';
 import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
 import { constructInMemory, openStoreDocument } from '../storage/json-store.js';
 import { parseInput } from '../storage/validate.js';
-import { DISPUTE_WINDOW_MS, nextFeedbackStatus } from './feedback-status.js';
+import { countByScope, listEntries, type ProjectMemoryStats, recallHits } from './memory-queries.js';
+import {
+  checkEntryId,
+  copyAuditRow,
+  copyEntry,
+  entryNotFound,
+  isDueForAutoConfirm,
+  newEntry,
+  patchEntry,
+  promotedEntry,
+  ratedEntry,
+  replaceEntry,
+} from './memory-rules.js';
 import {
   FeedbackRatingSchema,
   type MemoryAuditRow,
   MemoryAuditRowSchema,
-  MemoryEntryIdSchema,
-  type MemoryEvidence,
   type MemoryListQuery,
   MemoryListQuerySchema,
   type MemoryPromotionPolicy,
@@ -28,8 +37,9 @@ import {
   ProjectMemoryInputSchema,
   type ProjectMemoryPatch,
   ProjectMemoryPatchSchema,
-  type StoredMemoryScope,
 } from './schemas.js';
+
+export type { ProjectMemoryStats } from './memory-queries.js';
 
 /** Options of {@link ProjectMemoryStore}. */
 export interface ProjectMemoryStoreOptions {
@@ -58,12 +68,6 @@ export interface ProjectMemoryStoreMemoryOptions {
   clock?: Clock;
 }
 
-/** Count of entries per scope, as returned by {@link ProjectMemoryStore.stats}. */
-export interface ProjectMemoryStats {
-  project: number;
-  world: number;
-}
-
 type Doc = DurableDocument<ProjectMemoryEntry, MemoryMeta, MemoryAuditRow>;
 type MemoryMeta = Record<string, never>;
 
@@ -86,24 +90,6 @@ const projectMemoryFormat: DocumentFormat<ProjectMemoryEntry, MemoryMeta, Memory
   keyOf: (entry) => entry.entryId,
   emptyMeta: () => ({}),
 };
-
-const SCOPE_RANK: Record<string, number> = { session: 0, project: 1, world: 2 };
-
-function copyEvidence(evidence: MemoryEvidence): MemoryEvidence {
-  return evidence.range ? { ...evidence, range: { ...evidence.range } } : { ...evidence };
-}
-
-/** A deep copy by hand: several times faster than `structuredClone`, and `get()` is a hot path. */
-function copyEntry(entry: ProjectMemoryEntry): ProjectMemoryEntry {
-  const copy = { ...entry, tags: entry.tags.slice() };
-  if (entry.evidence) copy.evidence = entry.evidence.map(copyEvidence);
-  if (entry.promotionPolicy) copy.promotionPolicy = { ...entry.promotionPolicy };
-  return copy;
-}
-
-function copyAuditRow(row: MemoryAuditRow): MemoryAuditRow {
-  return { ...row, policy: { ...row.policy } };
-}
 
 /**
  * Project- and world-scope memories of the analysis agent, kept in one JSON file, with the audit
@@ -182,19 +168,12 @@ export class ProjectMemoryStore {
    * @throws NotFoundError when there is no such entry.
    */
   async update(entryId: string, patch: ProjectMemoryPatch): Promise<ProjectMemoryEntry> {
-    checkId(entryId);
+    checkEntryId(entryId);
     const changes = parseInput(ProjectMemoryPatchSchema, patch, 'memory patch');
     const updated = await this.#doc.mutate((tx) => {
       const entry = tx.get(entryId);
-      if (!entry) throw new NotFoundError('memory entry', entryId);
-      const next: ProjectMemoryEntry = { ...entry };
-      let changed = false;
-      for (const [key, value] of Object.entries(changes) as [keyof ProjectMemoryPatch, unknown][]) {
-        if (value === undefined || JSON.stringify(value) === JSON.stringify(next[key] ?? null)) continue;
-        if (value === null) delete next[key];
-        else (next as Record<string, unknown>)[key] = value;
-        changed = true;
-      }
+      if (!entry) throw entryNotFound(entryId);
+      const { entry: next, changed } = patchEntry(entry, changes);
       if (changed) tx.put(entryId, next);
       return next;
     });
@@ -204,7 +183,7 @@ export class ProjectMemoryStore {
   /** A copy of the entry, or `undefined` when there is none with this id. */
   async get(entryId: string): Promise<ProjectMemoryEntry | undefined> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkEntryId(entryId);
     const entry = (await this.#doc.read()).entries.get(entryId);
     return entry && copyEntry(entry);
   }
@@ -215,7 +194,7 @@ export class ProjectMemoryStore {
    */
   async remove(entryId: string): Promise<boolean> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkEntryId(entryId);
     // Through the queue even when absent now: a save issued just before must not be overtaken.
     // The document writes nothing when the entry is not there.
     return this.#doc.mutate((tx) => tx.delete(entryId));
@@ -228,16 +207,8 @@ export class ProjectMemoryStore {
    */
   async list(query: MemoryListQuery = {}): Promise<ProjectMemoryEntry[]> {
     this.#doc.checkOpen();
-    const { scope, projectKey, anyOfTags } = parseInput(MemoryListQuerySchema, query, 'list query');
-    const tags = anyOfTags?.length ? new Set(anyOfTags) : undefined;
-    const out: ProjectMemoryEntry[] = [];
-    for (const entry of (await this.#doc.read()).entries.values()) {
-      if (scope !== undefined && entry.scope !== scope) continue;
-      if (projectKey !== undefined && entry.projectKey !== projectKey) continue;
-      if (tags && !entry.tags.some((tag) => tags.has(tag))) continue;
-      out.push(copyEntry(entry));
-    }
-    return out.sort((a, b) => compareIds(a.entryId, b.entryId));
+    const filter = parseInput(MemoryListQuerySchema, query, 'list query');
+    return listEntries((await this.#doc.read()).entries.values(), filter);
   }
 
   /**
@@ -255,27 +226,8 @@ export class ProjectMemoryStore {
    */
   async recall(query: MemoryRecallQuery = {}): Promise<MemoryRecallHit[]> {
     this.#doc.checkOpen();
-    const { scope, projectKey, tags, topK } = parseInput(MemoryRecallQuerySchema, query, 'recall query');
-    const wanted = tags?.length ? new Set(tags) : undefined;
-    const hits: { entry: ProjectMemoryEntry; score: number }[] = [];
-    for (const entry of (await this.#doc.read()).entries.values()) {
-      if (scope !== undefined && entry.scope !== scope) continue;
-      if (entry.scope === 'project' && projectKey !== undefined && entry.projectKey !== projectKey) continue;
-      if (entry.unsupportedReason !== undefined || entry.status === 'rejected') continue;
-      let score = entry.confidence;
-      if (wanted) {
-        let shared = 0;
-        for (const tag of new Set(entry.tags)) if (wanted.has(tag)) shared++;
-        if (shared === 0) continue;
-        score = shared / wanted.size;
-      }
-      hits.push({ entry, score });
-    }
-    hits.sort(
-      (a, b) =>
-        b.score - a.score || b.entry.confidence - a.entry.confidence || compareIds(a.entry.entryId, b.entry.entryId),
-    );
-    return hits.slice(0, topK).map(({ entry, score }) => ({ entry: copyEntry(entry), score }));
+    const filter = parseInput(MemoryRecallQuerySchema, query, 'recall query');
+    return recallHits((await this.#doc.read()).entries.values(), filter);
   }
 
   /**
@@ -294,31 +246,14 @@ export class ProjectMemoryStore {
    */
   async promote(entryId: string, policy: MemoryPromotionRequest): Promise<ProjectMemoryEntry> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkEntryId(entryId);
     const request = parseInput(MemoryPromotionRequestSchema, policy, 'promotion policy');
     const now = this.#now();
     const stored: MemoryPromotionPolicy = { ...request, promotedAt: request.promotedAt ?? now };
     const promoted = await this.#doc.mutate((tx) => {
       const entry = tx.get(entryId);
-      if (!entry) throw new NotFoundError('memory entry', entryId);
-      const { fromScope, toScope } = stored;
-      if (fromScope !== entry.scope) {
-        throw new IllegalTransitionError(
-          entryId,
-          entry.scope,
-          toScope,
-          `the policy's fromScope is '${fromScope}' but the entry is '${entry.scope}'; read the entry again before promoting it`,
-        );
-      }
-      if ((SCOPE_RANK[toScope] ?? 0) < (SCOPE_RANK[fromScope] ?? 0)) {
-        throw new IllegalTransitionError(entryId, entry.scope, toScope, 'a promotion never lowers the scope');
-      }
-      const next: ProjectMemoryEntry = {
-        ...entry,
-        scope: toScope as StoredMemoryScope,
-        promotionLevel: (entry.promotionLevel ?? 0) + 1,
-        promotionPolicy: stored,
-      };
+      if (!entry) throw entryNotFound(entryId);
+      const next = promotedEntry(entry, stored);
       tx.put(entryId, next);
       tx.appendLog({ entryId, policy: stored, auditedAt: now });
       return next;
@@ -335,9 +270,7 @@ export class ProjectMemoryStore {
   /** How many entries each scope holds. */
   async stats(): Promise<ProjectMemoryStats> {
     this.#doc.checkOpen();
-    const stats: ProjectMemoryStats = { project: 0, world: 0 };
-    for (const entry of (await this.#doc.read()).entries.values()) stats[entry.scope]++;
-    return stats;
+    return countByScope((await this.#doc.read()).entries.values());
   }
 
   /**
@@ -354,15 +287,15 @@ export class ProjectMemoryStore {
    */
   async applyFeedback(entryId: string, rating: 'positive' | 'negative', now?: number): Promise<MemoryStatus> {
     this.#doc.checkOpen();
-    checkId(entryId);
+    checkEntryId(entryId);
     parseInput(FeedbackRatingSchema, rating, 'rating');
     const at = now === undefined ? this.#now() : checkClockReading(now, 'feedback time');
     return this.#doc.mutate((tx) => {
       const entry = tx.get(entryId);
-      if (!entry) throw new NotFoundError('memory entry', entryId);
-      const status = nextFeedbackStatus(entry, rating, at);
-      tx.put(entryId, { ...entry, status, firstFeedbackAt: entry.firstFeedbackAt ?? at, lastFeedbackAt: at });
-      return status;
+      if (!entry) throw entryNotFound(entryId);
+      const rated = ratedEntry(entry, rating, at);
+      tx.put(entryId, rated.entry);
+      return rated.status;
     });
   }
 
@@ -375,11 +308,9 @@ export class ProjectMemoryStore {
   async sweepAutoConfirm(now?: number): Promise<number> {
     this.#doc.checkOpen();
     const at = now === undefined ? this.#now() : checkClockReading(now, 'sweep time');
-    const due = (entry: ProjectMemoryEntry) =>
-      entry.status === 'provisional' && at - entry.createdAt > DISPUTE_WINDOW_MS;
     // Through the queue, in issue order; the document writes nothing when no entry is due.
     return this.#doc.mutate((tx) => {
-      const confirmed = [...tx.values()].filter(due);
+      const confirmed = [...tx.values()].filter((entry) => isDueForAutoConfirm(entry, at));
       for (const entry of confirmed) tx.put(entry.entryId, { ...entry, status: 'confirmed' });
       return confirmed.length;
     });
@@ -397,66 +328,4 @@ export class ProjectMemoryStore {
   #now(): number {
     return readClock(this.#clock);
   }
-}
-
-type SaveInput = ReturnType<typeof ProjectMemoryInputSchema.parse>;
-
-/** A new entry from a validated input: `provisional` unless given. */
-function newEntry(input: SaveInput, createdAt: number): ProjectMemoryEntry {
-  return { ...input, status: input.status ?? 'provisional', createdAt };
-}
-
-/**
- * The entry a `save()` over `previous` stores: promotion fields as stored (refused if the input
- * tries to change them), feedback fields kept when left out, every other field from the input.
- */
-function replaceEntry(previous: ProjectMemoryEntry, input: SaveInput): ProjectMemoryEntry {
-  const id = previous.entryId;
-  const refuse = (what: string) =>
-    new IllegalTransitionError(
-      id,
-      previous.scope,
-      input.scope,
-      `save() cannot change ${what} of an existing entry: only promote() does, with its audit row; save it with the stored ${what} (or leave it out) and call promote()`,
-    );
-  if (input.scope !== previous.scope) throw refuse('the scope');
-  if (input.promotionLevel !== undefined && input.promotionLevel !== (previous.promotionLevel ?? 0)) {
-    throw refuse('the promotionLevel');
-  }
-  if (input.promotionPolicy !== undefined && !samePolicy(input.promotionPolicy, previous.promotionPolicy)) {
-    throw refuse('the promotionPolicy');
-  }
-  const next: ProjectMemoryEntry = {
-    ...input,
-    status: input.status ?? previous.status,
-    createdAt: input.createdAt ?? previous.createdAt,
-  };
-  delete next.promotionLevel;
-  delete next.promotionPolicy;
-  if (previous.promotionLevel !== undefined) next.promotionLevel = previous.promotionLevel;
-  if (previous.promotionPolicy !== undefined) next.promotionPolicy = previous.promotionPolicy;
-  if (next.firstFeedbackAt === undefined && previous.firstFeedbackAt !== undefined) {
-    next.firstFeedbackAt = previous.firstFeedbackAt;
-  }
-  if (next.lastFeedbackAt === undefined && previous.lastFeedbackAt !== undefined) {
-    next.lastFeedbackAt = previous.lastFeedbackAt;
-  }
-  return next;
-}
-
-const POLICY_KEYS = ['fromScope', 'toScope', 'trigger', 'reviewer', 'promotedAt', 'evalCaseId'] as const;
-
-function samePolicy(a: MemoryPromotionPolicy, b: MemoryPromotionPolicy | undefined): boolean {
-  return b !== undefined && POLICY_KEYS.every((key) => a[key] === b[key]);
-}
-
-/** Plain code-unit order: the same on every machine, unlike `localeCompare`. */
-function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Cheap check on the hot path; zod only runs to explain a bad id. */
-function checkId(entryId: unknown): asserts entryId is string {
-  if (typeof entryId === 'string' && entryId.length > 0 && entryId.length <= 256 && /\S/.test(entryId)) return;
-  parseInput(MemoryEntryIdSchema, entryId, 'entryId');
 }

@@ -8,11 +8,15 @@ import { ValidationError } from './errors.js';
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const detail = result.error.issues
-    .slice(0, 5)
+  throw new ValidationError(`invalid ${what}: ${describeIssues(result.error.issues, 5)}`, result.error.issues);
+}
+
+/** The first `max` of zod's issues as `path: message; …`, for an error message. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], max: number): string {
+  return issues
+    .slice(0, max)
     .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
     .join('; ');
-  throw new ValidationError(`invalid ${what}: ${detail}`, result.error.issues);
 }
 
 /** A value as JSON: the text stored, and the value a reader parses back from it. */

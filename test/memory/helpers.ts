@@ -1,10 +1,13 @@
 import * as path from 'node:path';
-import { type ProjectMemoryInput, ProjectMemoryStore } from '../../src/memory/index.js';
+import { type MemoryStore, type ProjectMemoryInput, ProjectMemoryStore } from '../../src/memory/index.js';
 import type { ManualClock } from '../helpers/manual-clock.js';
 import { tempDir } from '../helpers/tmp.js';
 
-/** The two backends every conformance test runs against. */
-export const memoryBackends: [string, (clock: ManualClock) => ProjectMemoryStore][] = [
+/** Opens a memory store, empty, on the clock given: what a conformance suite runs against. */
+export type OpenMemoryStore = (clock: ManualClock) => MemoryStore;
+
+/** The two backends of this folder that every conformance suite runs against (PostgreSQL's are in test/postgres/). */
+export const memoryBackends: [string, OpenMemoryStore][] = [
   ['file', (clock) => new ProjectMemoryStore({ path: path.join(tempDir(), 'memory.json'), clock })],
   ['in-memory', (clock) => ProjectMemoryStore.inMemory({ clock })],
 ];

@@ -1,13 +1,11 @@
-// A model of the store's contract (DESIGN.md) and the operations drawn against it, shared by
-// the model tests of every backend (memory-model.test.ts, test/postgres/models.test.ts).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { ProjectMemoryStore } from '../../src/memory/index.js';
-import type { MemoryStore } from '../../src/memory/memory-store.js';
+import { type MemoryStore, ProjectMemoryStore } from '../../src/memory/index.js';
 import { ModelError, type ModelSpec } from './model-run.js';
 
-// A plain model of ProjectMemoryStore's contract (DESIGN.md), written without the store's code.
+// A plain model of ProjectMemoryStore's contract (DESIGN.md), written without the store's code, and
+// the spec that runs it against a memory store: the file and in-memory ones (memory-model.test.ts)
+// and PostgreSQL's (test/postgres/memory-model.test.ts).
 // Where DESIGN.md is silent the store's TSDoc decides, and the choice is marked "(TSDoc)".
 
 const HOUR = 3_600_000;
@@ -47,9 +45,9 @@ interface Patch {
   status?: string;
 }
 // biome-ignore lint/suspicious/noExplicitAny: the model's records are plain JSON compared with toEqual.
-type Entry = Record<string, any> & { entryId: string; scope: 'project' | 'world'; status: string };
+export type Entry = Record<string, any> & { entryId: string; scope: 'project' | 'world'; status: string };
 
-type Op =
+export type Op =
   | { t: 'tick'; ms: number }
   | { t: 'save'; entry: EntryInput }
   | { t: 'get'; id: string }
@@ -61,12 +59,18 @@ type Op =
   | { t: 'feedback'; id: string; rating: 'positive' | 'negative' }
   | { t: 'sweep' };
 
-interface Model {
+export interface Model {
   entries: Map<string, Entry>;
   audit: { entryId: string; policy: Policy; auditedAt: number }[];
 }
 
 let now = T0;
+/** The clock of the stores under test: the model's time, moved by `tick` operations. */
+export const modelClock = () => now;
+/** Sets the model's time (a sequence starts at `T0`, see `spec.model`). */
+export function setModelClock(value: number): void {
+  now = value;
+}
 
 const scope = fc.constantFrom<Scope>('project', 'project', 'project', 'world', 'session');
 const tags = fc.subarray(['x', 'y', 'z']);
@@ -127,7 +131,7 @@ const patch: fc.Arbitrary<Patch> = fc.oneof(
   ),
 );
 /** The operations on entries with these ids: queued writes (issued alone or together) and everything. */
-function operations(id: fc.Arbitrary<string>): { queued: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
+export function operations(id: fc.Arbitrary<string>): { queued: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
   const entryInput: fc.Arbitrary<EntryInput> = fc
     .record(
       {
@@ -358,13 +362,14 @@ function recall(m: Model, q: Extract<Op, { t: 'recall' }>): { entry: Entry; scor
 
 const fresh = operations(fc.constantFrom('m1', 'm2', 'm3'));
 
+/** The spec over the file store (or its in-memory twin); replace `open` for another backend. */
 export const spec: ModelSpec<Op, MemoryStore, Model> = {
   op: fresh.op,
   batchOp: fresh.queued,
   open: (root) =>
     root === undefined
-      ? ProjectMemoryStore.inMemory({ clock: () => now })
-      : new ProjectMemoryStore({ path: path.join(root, 'analysis_project_memory.json'), clock: () => now }),
+      ? ProjectMemoryStore.inMemory({ clock: modelClock })
+      : new ProjectMemoryStore({ path: path.join(root, 'analysis_project_memory.json'), clock: modelClock }),
   model: () => {
     now = T0;
     return { entries: new Map(), audit: [] };
@@ -375,7 +380,7 @@ export const spec: ModelSpec<Op, MemoryStore, Model> = {
         now += o.ms;
         return now;
       case 'save':
-        return s.save(o.entry as Parameters<ProjectMemoryStore['save']>[0]);
+        return s.save(o.entry as Parameters<MemoryStore['save']>[0]);
       case 'get':
         return s.get(o.id);
       case 'remove':
@@ -385,9 +390,9 @@ export const spec: ModelSpec<Op, MemoryStore, Model> = {
       case 'recall':
         return s.recall(o);
       case 'promote':
-        return s.promote(o.id, o.policy as Parameters<ProjectMemoryStore['promote']>[1]);
+        return s.promote(o.id, o.policy as Parameters<MemoryStore['promote']>[1]);
       case 'update':
-        return s.update(o.id, o.patch as Parameters<ProjectMemoryStore['update']>[1]);
+        return s.update(o.id, o.patch as Parameters<MemoryStore['update']>[1]);
       case 'feedback':
         return s.applyFeedback(o.id, o.rating);
       case 'sweep':
@@ -441,29 +446,3 @@ export const spec: ModelSpec<Op, MemoryStore, Model> = {
     };
   },
 };
-
-// The memory file of the implementation agent-stores replaces (pretty-printed, no rev, project
-// entries without projectKey, an audit row of a removed entry). The model takes it over as it is.
-const SEED = path.join(import.meta.dirname, '../fixtures/seed-reference/analysis_project_memory.json');
-const SEED_NOW = 1_800_000_000_000;
-const seeded = operations(fc.constantFrom('mem-0', 'mem-3', 'mem-5', 'mem-6', 'm1'));
-
-export const seededSpec: ModelSpec<Op, MemoryStore, Model> = {
-  ...spec,
-  op: seeded.op,
-  batchOp: seeded.queued,
-  open: (root) => {
-    if (root === undefined) throw new Error('the seeded model runs on files only');
-    const file = path.join(root, 'analysis_project_memory.json');
-    if (!fs.existsSync(file)) fs.copyFileSync(SEED, file);
-    return new ProjectMemoryStore({ path: file, clock: () => now });
-  },
-  model: () => {
-    now = SEED_NOW;
-    const doc = JSON.parse(fs.readFileSync(SEED, 'utf8'));
-    return { entries: new Map(doc.entries.map((e: Entry) => [e.entryId, e])), audit: doc.promotionAudit };
-  },
-};
-
-/** The clock the model's stores are opened with (the model moves it). */
-export const modelClock = (): number => now;

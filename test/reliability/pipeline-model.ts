@@ -1,15 +1,13 @@
-// A model of the store's contract (DESIGN.md) and the operations drawn against it, shared by
-// the model tests of every backend (pipeline-model.test.ts, test/postgres/models.test.ts).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { FeedbackPipeline } from '../../src/feedback/index.js';
-import type { PipelineStore } from '../../src/feedback/pipeline-store.js';
+import { FeedbackPipeline, type PipelineStore } from '../../src/feedback/index.js';
 import { ModelError, type ModelSpec } from './model-run.js';
 
-// A plain model of FeedbackPipeline's contract (DESIGN.md), written without the store's code.
+// A plain model of FeedbackPipeline's contract (DESIGN.md), written without the store's code, and the
+// spec that runs it against a pipeline: the file and in-memory ones (pipeline-model.test.ts) and
+// PostgreSQL's (test/postgres/pipeline-model.test.ts).
 
-const T0 = 1_700_000_000_000;
+export const T0 = 1_700_000_000_000;
 type Stage = 'feedback' | 'case_draft' | 'skill_draft' | 'reviewed' | 'merged' | 'rejected' | 'published';
 const STAGES: Stage[] = ['feedback', 'case_draft', 'skill_draft', 'reviewed', 'merged', 'rejected'];
 const NEXT: Record<string, Stage[]> = {
@@ -28,7 +26,7 @@ interface Change {
   case?: { caseId: string; status?: 'draft' | 'reviewed' };
   skillDraftId?: string;
 }
-type Op =
+export type Op =
   | { t: 'tick'; ms: number }
   | { t: 'create'; entryId: string; feedbackId: string }
   | { t: 'advance'; id: string; change: Change }
@@ -37,13 +35,15 @@ type Op =
   | { t: 'list'; stage?: Stage };
 
 // biome-ignore lint/suspicious/noExplicitAny: the model's records are plain JSON compared with toEqual.
-type Entry = Record<string, any> & { entryId: string; stage: Stage; updatedAt: number };
-interface Model {
+export type Entry = Record<string, any> & { entryId: string; stage: Stage; updatedAt: number };
+export interface Model {
   entries: Map<string, Entry>;
   highWater: number;
 }
 
 let now = T0;
+/** The clock of the pipelines under test: the model's time, moved by `tick` operations. */
+export const modelClock = () => now;
 const stage = fc.constantFrom<Stage>(...STAGES, 'case_draft', 'skill_draft', 'published');
 const anyChange: fc.Arbitrary<Change> = fc.record(
   {
@@ -66,7 +66,7 @@ const change: fc.Arbitrary<Change> = fc.oneof(
     .map((c) => ({ ...c, reviewer: ' rita ' })),
 );
 /** The operations on entries with these ids: writes (issued alone or together) and everything. */
-function operations(id: fc.Arbitrary<string>): { write: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
+export function operations(id: fc.Arbitrary<string>): { write: fc.Arbitrary<Op>; op: fc.Arbitrary<Op> } {
   const write: fc.Arbitrary<Op> = fc.oneof(
     {
       arbitrary: fc.record({
@@ -121,13 +121,14 @@ function listed(m: Model, only?: Stage): Entry[] {
 
 const fresh = operations(fc.constantFrom('e1', 'e1', 'e2'));
 
+/** The spec over the file pipeline (or its in-memory twin); replace `open` for another backend. */
 export const spec: ModelSpec<Op, PipelineStore, Model> = {
   op: fresh.op,
   batchOp: fresh.write,
   open: (root) =>
     root === undefined
-      ? FeedbackPipeline.inMemory({ clock: () => now })
-      : new FeedbackPipeline({ path: path.join(root, 'feedback_pipeline.json'), clock: () => now }),
+      ? FeedbackPipeline.inMemory({ clock: modelClock })
+      : new FeedbackPipeline({ path: path.join(root, 'feedback_pipeline.json'), clock: modelClock }),
   model: () => {
     now = T0;
     return { entries: new Map(), highWater: 0 };
@@ -140,7 +141,7 @@ export const spec: ModelSpec<Op, PipelineStore, Model> = {
       case 'create':
         return p.create({ entryId: o.entryId, feedbackId: o.feedbackId });
       case 'advance':
-        return p.advance(o.id, o.change as Parameters<FeedbackPipeline['advance']>[1]);
+        return p.advance(o.id, o.change as Parameters<PipelineStore['advance']>[1]);
       case 'get':
         return p.get(o.id);
       case 'remove':
@@ -185,34 +186,3 @@ export const spec: ModelSpec<Op, PipelineStore, Model> = {
     stats: Object.fromEntries(STAGES.map((s) => [s, [...m.entries.values()].filter((e) => e.stage === s).length])),
   }),
 };
-
-// The pipeline file of the implementation agent-stores replaces: no rev, no meta, no history. The
-// model takes it over as DESIGN.md and the entry's TSDoc say: every entry as it is with an empty
-// history, and stamps strictly above the highest updatedAt in the file (the clock is far behind).
-const SEED = path.join(import.meta.dirname, '../fixtures/seed-reference/feedback_pipeline.json');
-const seededEntries = (): Entry[] =>
-  JSON.parse(fs.readFileSync(SEED, 'utf8')).entries.map((e: Entry) => ({ ...e, history: [] }));
-const seeded = operations(fc.constantFrom('fb-entry-0', 'fb-entry-2', 'fb-entry-3', 'fb-entry-5', 'e1'));
-
-export const seededSpec: ModelSpec<Op, PipelineStore, Model> = {
-  ...spec,
-  op: seeded.op,
-  batchOp: seeded.write,
-  open: (root) => {
-    if (root === undefined) throw new Error('the seeded model runs on files only');
-    const file = path.join(root, 'feedback_pipeline.json');
-    if (!fs.existsSync(file)) fs.copyFileSync(SEED, file);
-    return new FeedbackPipeline({ path: file, clock: () => now });
-  },
-  model: () => {
-    now = T0;
-    const entries = seededEntries();
-    return {
-      entries: new Map(entries.map((e) => [e.entryId, e])),
-      highWater: Math.max(...entries.map((e) => e.updatedAt)),
-    };
-  },
-};
-
-/** The clock the model's stores are opened with (the model moves it). */
-export const modelClock = (): number => now;
