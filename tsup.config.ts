@@ -6,6 +6,7 @@ const entries = {
   index: 'src/index.ts',
   'sse/index': 'src/sse/index.ts',
   testing: 'src/testing.ts',
+  'postgres/index': 'src/postgres/public.ts',
 };
 
 export default defineConfig([

@@ -2,6 +2,7 @@ import { eventsSuite } from './events.js';
 import { handlesSuite } from './handles.js';
 import type { BenchSuite } from './harness.js';
 import { jsonStoresSuite } from './json-stores.js';
+import { postgresSuite } from './postgres.js';
 import { runsSuite } from './runs.js';
 import { sseFanoutSuite } from './sse-fanout.js';
 import { startupSuite } from './startup.js';
@@ -14,4 +15,5 @@ export const suites: BenchSuite[] = [
   runsSuite,
   startupSuite,
   sseFanoutSuite,
+  postgresSuite,
 ];

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The package as a consumer meets it: `npm pack` (which builds first, through `prepack`), the
 # tarball installed into a fresh project outside this repository, and there
-#   (a) the root, `./sse` and `./testing` imported from ESM and required from CommonJS,
+#   (a) the root, `./sse`, `./testing` and `./postgres` imported from ESM and required from CommonJS
+#       (`./postgres` without `pg` installed, as a user of the file stores has it),
 #   (b) a strict TypeScript consumer checked with moduleResolution node16, bundler and node,
 #   (c) `npx agent-stores --help` (the bin, through its shebang),
 #   (d) publint and @arethetypeswrong/cli with no problem,
@@ -25,7 +26,8 @@ tarball="$work/$(tail -n 1 "$work/pack.out")"
 
 listing="$(tar -tzf "$tarball")"
 for file in package/dist/index.js package/dist/index.cjs package/dist/sse/index.js package/dist/sse/index.cjs \
-  package/dist/testing.js package/dist/testing.cjs package/dist/index.d.ts package/dist/cli/main.js; do
+  package/dist/testing.js package/dist/testing.cjs package/dist/postgres/index.js package/dist/postgres/index.cjs \
+  package/dist/index.d.ts package/dist/cli/main.js; do
   grep -qx "$file" <<<"$listing" || fail "$file is not in the tarball"
 done
 if grep -q '\.map$' <<<"$listing"; then fail "the tarball ships source maps: $(grep '\.map$' <<<"$listing" | tr '\n' ' ')"; fi

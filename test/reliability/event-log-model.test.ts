@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { spec } from './event-log.model.js';
+import { spec } from './event-log-model.js';
 import { checkModel, runsFromEnv } from './model-run.js';
 
 describe('AgentEventLog against a model of its contract', () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
 import { checkModel, runsFromEnv } from './model-run.js';
-import { spec } from './run-store.model.js';
+import { spec } from './run-store-model.js';
 
 describe('AnalysisRunStore (with its event log) against a model of its contract', () => {
   it('agrees with the model on every step of random sequences (in-memory twins)', async () => {

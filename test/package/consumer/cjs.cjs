@@ -1,9 +1,10 @@
-// CommonJS consumer: `require` of the root, `./sse` and `./testing`, from the installed tarball.
+// CommonJS consumer: `require` of the root, `./sse`, `./testing` and `./postgres`, from the installed tarball.
 const assert = require('node:assert/strict');
 const root = require('agent-stores');
 const { AgentEventLog, StoreError, createStores } = root;
 const { parseLastEventId, streamRunEvents } = require('agent-stores/sse');
 const { nodeIO } = require('agent-stores/testing');
+const { createPostgresStores } = require('agent-stores/postgres');
 
 (async () => {
   const events = AgentEventLog.inMemory();
@@ -16,6 +17,14 @@ const { nodeIO } = require('agent-stores/testing');
   assert.equal(typeof streamRunEvents, 'function');
   assert.equal(typeof nodeIO.writeAtomic, 'function');
   assert.ok(!('nodeIO' in root), 'nodeIO on the root');
+  // agent-stores/postgres without pg installed: the root's error classes, and the install hint.
+  assert.throws(() => createPostgresStores({}), root.ValidationError);
+  const pgStores = createPostgresStores({ connectionString: 'postgres://localhost/none' });
+  await assert.rejects(
+    pgStores.memory.list(),
+    (error) => error instanceof root.StoreError && /npm install pg/.test(error.message),
+  );
+  await pgStores.close();
   console.log('cjs: ok');
 })().catch((error) => {
   console.error(error);

@@ -1,0 +1,22 @@
+// The follower of bench/postgres.ts's latency figure: follows run `follow` on PostgreSQL or on a
+// file root, and prints when each event arrived (ms on the shared wall clock), as one JSON array.
+// Args: postgres <url> <schema> | files - <root>
+import { createStores } from '../src/index.js';
+import { createPostgresStores } from '../src/postgres/public.js';
+
+const [kind, url, schemaOrRoot] = process.argv.slice(2) as [string, string, string];
+const stores =
+  kind === 'postgres'
+    ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
+    : createStores({ root: schemaOrRoot });
+const arrived: number[] = [];
+const follow = stores.events.follow('follow')[Symbol.asyncIterator]();
+// The first next() starts the follow (and, on PostgreSQL, its LISTEN) before the writer begins.
+const first = follow.next();
+await new Promise((resolve) => setTimeout(resolve, 300));
+process.stdout.write('ready\n');
+for (let step = await first; !step.done; step = await follow.next()) {
+  arrived.push(performance.timeOrigin + performance.now());
+}
+process.stdout.write(`${JSON.stringify(arrived)}\n`);
+await stores.close();
