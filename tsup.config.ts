@@ -24,6 +24,9 @@ export default defineConfig([
   {
     entry: entries,
     format: ['cjs'],
+    // Shared chunks in CommonJS too: each entry bundling its own copy would give
+    // `agent-stores/postgres` error classes that are not `instanceof` the root's.
+    splitting: true,
     dts: { entry: entries },
     target: 'node20',
     platform: 'node',
