@@ -10,6 +10,30 @@ import type { Clock } from '../storage/clock.js';
 import type { PostgresConnectionOptions } from './connection.js';
 import { PostgresDatabase } from './database.js';
 
+/** Options of the event log of {@link createPostgresStores}, as for `AgentEventLog` where they apply. */
+export interface PostgresEventLogOptions {
+  /** Event types that end (seal) a run. @defaultValue `['analysis_completed', 'error', 'end']` */
+  terminalTypes?: string[] | undefined;
+  /** The largest event accepted, in bytes of its JSON line. @defaultValue 1 MiB */
+  maxEventBytes?: number | undefined;
+  /**
+   * How often a follower also asks the database whether its run moved on, in case a notification
+   * was lost. @defaultValue 1_000
+   */
+  pollMs?: number | undefined;
+}
+
+/** Options of the run store of {@link createPostgresStores}, as for `AnalysisRunStore`. */
+export interface PostgresRunStoreOptions {
+  /** A live run with no sign of life for this many ms is stale (cleanup fails it). @defaultValue 90_000 */
+  staleAfterMs?: number | undefined;
+  /**
+   * Told about a run row whose record fails the run schema (written by hand, say); `list()` and
+   * `cleanup()` skip it. @defaultValue a process warning
+   */
+  onWarning?: ((warning: { code: 'UNREADABLE_RUN'; runId: string; file: string; message: string }) => void) | undefined;
+}
+
 /** Options of {@link createPostgresStores}: where the database is, and the stores' own options. */
 export type CreatePostgresStoresOptions = PostgresConnectionOptions & {
   /**
@@ -18,9 +42,9 @@ export type CreatePostgresStoresOptions = PostgresConnectionOptions & {
    */
   clock?: Clock;
   /** Options of the event log, as for `AgentEventLog` (`durability` is the server's: see the README). */
-  events?: ConstructorParameters<typeof PostgresEventLog>[1];
+  events?: PostgresEventLogOptions;
   /** Options of the run store, as for `AnalysisRunStore`; its `events` is always the log above. */
-  runs?: Omit<NonNullable<ConstructorParameters<typeof PostgresRunStore>[1]>, 'events'>;
+  runs?: PostgresRunStoreOptions;
 };
 
 /** The four stores on one PostgreSQL database, as {@link createPostgresStores} returns them. */
