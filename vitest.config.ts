@@ -14,11 +14,6 @@ const multiProcess = [
   'test/soak/**/*.test.ts',
   'test/**/processes.test.ts',
   'test/postgres/*-processes.test.ts',
-  // Instances, SSE servers and the CLI's copier on PostgreSQL, each a child process.
-  'test/postgres/instances.test.ts',
-  'test/postgres/sse.test.ts',
-  'test/postgres/migrate-cli.test.ts',
-  'test/postgres/memory-pipeline.test.ts',
   'test/reliability/cross-process-read.test.ts',
   // Each case starts the CLI or a README snippet (a server, for the SSE ones) as a child process.
   'test/cli/cli.test.ts',

@@ -19,7 +19,7 @@ describe('package.json', () => {
     const subpaths = Object.keys(pkg.exports)
       .filter((key) => key !== '.' && key !== './package.json')
       .map((key) => key.slice(2));
-    expect(subpaths).toEqual(['sse', 'testing']);
+    expect(subpaths).toEqual(['sse', 'testing', 'postgres']);
     for (const subpath of subpaths) {
       expect(pkg.typesVersions['*'][subpath]).toEqual([pkg.exports[`./${subpath}`].require.types]);
     }
