@@ -1,6 +1,6 @@
 // One live follow per run and event source, shared by every SSE client of that run in this
 // process: each event is read, parsed and serialised once, and the same bytes go to every client.
-import { createEventBuffer } from 'better-sse';
+import { loadBetterSse, loadedBetterSse } from './load-better-sse.js';
 import type { RunEventSource, StreamableEvent } from './run-events.js';
 
 /** One event as it goes on the wire, with its cursor. The bytes are shared: never mutate them. */
@@ -17,9 +17,9 @@ export interface Frame {
 export const FANOUT_MAX_FRAMES = 1024;
 export const FANOUT_MAX_BYTES = 8 * 1024 * 1024;
 
-/** The SSE frame of an event: `event:`, `id:` and `data:` (the payload as JSON). */
+/** The SSE frame of an event: `event:`, `id:` and `data:` (the payload as JSON). Needs better-sse loaded. */
 export function eventFrame(event: StreamableEvent): Frame {
-  const text = createEventBuffer().push(event.payload, event.type, String(event.cursor)).read();
+  const text = loadedBetterSse().createEventBuffer().push(event.payload, event.type, String(event.cursor)).read();
   return { cursor: event.cursor, bytes: Buffer.from(text, 'utf8') };
 }
 
@@ -222,6 +222,8 @@ export async function* runFrames(
   signal: AbortSignal,
   direct?: DirectSink,
 ): AsyncGenerator<Frame[], void, undefined> {
+  // The frames are better-sse's: loaded here, before the first one (at once when a stream loaded it).
+  await loadBetterSse();
   const fanout = fanoutOf(events, runId, after);
   fanout.subscribe();
   let wake: (() => void) | undefined;
