@@ -736,8 +736,10 @@ export class FileEventBackend implements EventBackend {
     const kept = this.#keptHandles(runId, file);
     const log = kept === undefined ? this.#openForRead(file) : kept === null ? undefined : kept.log;
     if (log === undefined) return;
+    let lines: LineScanner | undefined;
     try {
       const scanner = this.#scannerFor(runId, log, after, kept || undefined);
+      lines = scanner.lines;
       let expect = scanner.expect;
       let yielded = 0;
       for (let more = scanner.loaded || scanner.lines.nextLine(); more; more = scanner.lines.nextLine()) {
@@ -764,6 +766,8 @@ export class FileEventBackend implements EventBackend {
       if (kept) this.#dropReader(kept);
       throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
+      // The events yielded are parsed copies: nothing holds a view of the scanner's buffer.
+      lines?.release();
       if (kept) this.#release(kept);
       else log.close();
     }
@@ -871,6 +875,7 @@ export class FileEventBackend implements EventBackend {
         ? cursorOf(lines.buffer, lines.start, lines.end)
         : undefined;
     if (first === expect) return { lines, expect, loaded: true };
+    lines.release();
     // A kept index may be a file that was replaced: the next read opens the run afresh.
     if (kept) this.#dropReader(kept);
     return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
