@@ -21,7 +21,7 @@ export class CliContext {
     readonly output: CliOutput,
   ) {}
 
-  /** Writes one line to stdout. */
+  /** Writes a line (or several, joined by newlines) to stdout. */
   out(line = ''): void {
     this.output.stdout.write(`${line}\n`);
   }

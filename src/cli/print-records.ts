@@ -12,18 +12,21 @@ export interface RecordListing<T> {
   footer: string;
 }
 
-/** Prints records as NDJSON with `--json`, otherwise as a table and a footer, or one line saying there are none. */
-export function printRecords<T>(out: (line: string) => void, records: readonly T[], listing: RecordListing<T>): void {
+/**
+ * Prints records as NDJSON with `--json`, otherwise as a table and a footer, or one line saying
+ * there are none. The lines go to `out` as one text (one write to stdout, not one per record:
+ * a pipe takes a system call per write).
+ */
+export function printRecords<T>(out: (text: string) => void, records: readonly T[], listing: RecordListing<T>): void {
   if (listing.json) {
-    for (const record of records) out(JSON.stringify(record));
+    if (records.length > 0) out(records.map((record) => JSON.stringify(record)).join('\n'));
     return;
   }
   if (records.length === 0) {
     out(listing.none);
     return;
   }
-  for (const line of textTable(listing.header, records.map(listing.row))) out(line);
-  out(listing.footer);
+  out([...textTable(listing.header, records.map(listing.row)), listing.footer].join('\n'));
 }
 
 /**

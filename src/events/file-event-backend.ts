@@ -55,7 +55,18 @@ interface ReadHandles {
   /** Reads using these handles now: an evicted entry is closed when the last one ends. */
   users: number;
   dropped: boolean;
+  /**
+   * The index page (512 entries) the last seek read, from entry `pageFirst` on, `pageEntries`
+   * of them: a seek near the last one (clients reconnecting to a run) needs no index read.
+   * Trusted as the index itself is: the line an entry points at is checked before use.
+   */
+  page?: Buffer;
+  pageFirst?: number;
+  pageEntries?: number;
 }
+
+/** Bytes of an index page a reader keeps ({@link ReadHandles.page}). */
+const INDEX_PAGE = 4096;
 
 /** A run this process writes: its handles, its lock, where its log ends. */
 interface OpenRun {
@@ -386,6 +397,25 @@ export class FileEventBackend implements EventBackend {
   #entryOf(idx: EventFileHandle, cursor: number): number | undefined {
     const read = idx.read(this.#entry, 0, ENTRY, (cursor - 1) * ENTRY);
     return read === ENTRY ? readEntryAt(this.#entry, 0) : undefined;
+  }
+
+  /**
+   * {@link #entryOf} through the reader's kept index page: read (one page) only when the page
+   * does not hold the entry. Entries past the page's end are never taken from it: a writer in
+   * another process may have added them since.
+   */
+  #pagedEntryOf(kept: ReadHandles, idx: EventFileHandle, cursor: number): number | undefined {
+    const entry = cursor - 1;
+    let first = kept.pageFirst ?? 0;
+    if (kept.page === undefined || entry < first || entry >= first + (kept.pageEntries ?? 0)) {
+      first = entry - (entry % (INDEX_PAGE / ENTRY));
+      kept.page ??= Buffer.allocUnsafe(INDEX_PAGE);
+      kept.pageFirst = first;
+      kept.pageEntries = 0;
+      kept.pageEntries = Math.floor(idx.read(kept.page, 0, INDEX_PAGE, first * ENTRY) / ENTRY);
+      if (entry - first >= kept.pageEntries) return undefined;
+    }
+    return readEntryAt(kept.page, (entry - first) * ENTRY);
   }
 
   /** True when index entry `cursor` points at the start of a line that begins as event `cursor`. */
@@ -736,8 +766,10 @@ export class FileEventBackend implements EventBackend {
     const kept = this.#keptHandles(runId, file);
     const log = kept === undefined ? this.#openForRead(file) : kept === null ? undefined : kept.log;
     if (log === undefined) return;
+    let lines: LineScanner | undefined;
     try {
       const scanner = this.#scannerFor(runId, log, after, kept || undefined);
+      lines = scanner.lines;
       let expect = scanner.expect;
       let yielded = 0;
       for (let more = scanner.loaded || scanner.lines.nextLine(); more; more = scanner.lines.nextLine()) {
@@ -764,6 +796,8 @@ export class FileEventBackend implements EventBackend {
       if (kept) this.#dropReader(kept);
       throw ioError(file, 'reading', error, this.indexFile(runId));
     } finally {
+      // The events yielded are parsed copies: nothing holds a view of the scanner's buffer.
+      lines?.release();
       if (kept) this.#release(kept);
       else log.close();
     }
@@ -858,11 +892,15 @@ export class FileEventBackend implements EventBackend {
     after: number,
     kept?: ReadHandles,
   ): { lines: LineScanner; expect: number; loaded: boolean } {
-    let [start, expect] = (after > 0 && this.#locate(runId, after, kept?.idx)) || [0, 1];
+    let [start, expect] = (after > 0 && this.#locate(runId, after, kept)) || [0, 1];
     // Reading must start at or before event after+1, or events would be skipped.
     if (expect > after + 1) [start, expect] = [0, 1];
-    // Only event 1 starts at byte 0 (an index entry of 0 for a later one is a zeroed block).
-    if (start === 0) return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
+    // Only event 1 starts at byte 0 (an index entry of 0 for a later one is a zeroed block, which
+    // the next seek reads again from the file: it may have been repaired).
+    if (start === 0) {
+      if (kept && after > 0) kept.page = undefined;
+      return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
+    }
     // Read from the byte before: it must be a newline (an empty first line), or `start` is not
     // where a line begins. One read checks both that and the line's cursor.
     const lines = this.#lineScanner(log, start - 1);
@@ -871,6 +909,7 @@ export class FileEventBackend implements EventBackend {
         ? cursorOf(lines.buffer, lines.start, lines.end)
         : undefined;
     if (first === expect) return { lines, expect, loaded: true };
+    lines.release();
     // A kept index may be a file that was replaced: the next read opens the run afresh.
     if (kept) this.#dropReader(kept);
     return { lines: this.#lineScanner(log, 0), expect: 1, loaded: false };
@@ -889,7 +928,8 @@ export class FileEventBackend implements EventBackend {
   }
 
   /** Where to start reading for events after `after`: [byte offset, cursor the line there should hold]. */
-  #locate(runId: string, after: number, keptIdx?: EventFileHandle): [number, number] | undefined {
+  #locate(runId: string, after: number, kept?: ReadHandles): [number, number] | undefined {
+    const keptIdx = kept?.idx;
     const open = this.#runs.get(runId);
     if (open && !open.indexStale && open.pendingCount > 0 && after + 1 >= open.pendingFirst) {
       // The entry is still in memory (or the run ends before it: start at its last event).
@@ -901,7 +941,10 @@ export class FileEventBackend implements EventBackend {
     const idx = ownIdx ?? keptIdx ?? this.#openForRead(this.indexFile(runId));
     if (idx === undefined) return undefined;
     try {
-      const exact = this.#entryOf(idx, after + 1);
+      const exact =
+        kept !== undefined && ownIdx === undefined
+          ? this.#pagedEntryOf(kept, idx, after + 1)
+          : this.#entryOf(idx, after + 1);
       // A garbage entry can hold any 64-bit value; the line it points at is checked before use.
       if (exact !== undefined) return exact <= Number.MAX_SAFE_INTEGER ? [exact, after + 1] : undefined;
       // The index is short (a writer in another process indexes after appending): start from its

@@ -2,6 +2,15 @@ import type { EventFileHandle } from './event-log-io.js';
 
 const NEWLINE = 0x0a;
 const REPLAY_CHUNK = 256 * 1024;
+const FIRST_CHUNK = 4 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A first-chunk buffer a finished scanner handed back ({@link LineScanner.release}), for the next
+ * one: a fresh 4 KiB buffer is too large for Node's buffer pool and costs about as much as the
+ * read it is for (a reader's seek is one index read and one log read).
+ */
+let spare: Buffer | undefined;
 
 /**
  * Reads the complete (newline-terminated) lines of a log file in chunks from a byte position,
@@ -30,7 +39,13 @@ export class LineScanner {
   ) {
     this.#base = position;
     this.lineEnd = position;
-    this.#buffer = Buffer.allocUnsafe(options.firstChunk ?? 4 * 1024);
+    const size = options.firstChunk ?? FIRST_CHUNK;
+    if (size === FIRST_CHUNK && spare !== undefined) {
+      this.#buffer = spare;
+      spare = undefined;
+    } else {
+      this.#buffer = Buffer.allocUnsafe(size);
+    }
     this.#filled = this.#buffer.subarray(0, 0);
     this.#maxLineBytes = options.maxLineBytes;
   }
@@ -94,6 +109,19 @@ export class LineScanner {
       if (chunk.subarray(0, read).includes(NEWLINE)) return true;
       at += read;
     }
+  }
+
+  /**
+   * Ends the scanner and hands its first-chunk buffer to the next one. Only once nothing holds a
+   * view of its lines any more; afterwards it has no more lines.
+   */
+  release(): void {
+    if (this.#buffer.length === FIRST_CHUNK) spare = this.#buffer;
+    this.#buffer = EMPTY;
+    this.#filled = EMPTY;
+    this.#pos = 0;
+    this.#end = 0;
+    this.#eof = true;
   }
 
   /** Bytes after the last complete line that have been seen (a partial line). */

@@ -8,3 +8,13 @@ export async function loadBetterSse(): Promise<typeof import('better-sse')> {
   loaded ??= await import('better-sse');
   return loaded;
 }
+
+/**
+ * The better-sse module for synchronous code (the frame of each event), which runs only once a
+ * stream has begun, so after {@link loadBetterSse}. A static import here would load it, node:http
+ * and node:http2 in every process that imports the library.
+ */
+export function loadedBetterSse(): typeof import('better-sse') {
+  if (loaded === undefined) throw new Error('better-sse is used before loadBetterSse() loaded it');
+  return loaded;
+}

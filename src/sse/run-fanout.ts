@@ -1,6 +1,6 @@
 // One live follow per run and event source, shared by every SSE client of that run in this
 // process: each event is read, parsed and serialised once, and the same bytes go to every client.
-import { createEventBuffer } from 'better-sse';
+import { loadBetterSse, loadedBetterSse } from './load-better-sse.js';
 import type { RunEventSource, StreamableEvent } from './run-events.js';
 
 /** One event as it goes on the wire, with its cursor. The bytes are shared: never mutate them. */
@@ -17,10 +17,58 @@ export interface Frame {
 export const FANOUT_MAX_FRAMES = 1024;
 export const FANOUT_MAX_BYTES = 8 * 1024 * 1024;
 
-/** The SSE frame of an event: `event:`, `id:` and `data:` (the payload as JSON). */
+/**
+ * Frames read in one turn of the event loop go to the clients that have caught up in one write,
+ * up to this many bytes: a client that stops reading has at most this (or one larger frame)
+ * queued in its socket's buffer before it is held back.
+ */
+export const FANOUT_BATCH_BYTES = 64 * 1024;
+
+/** The SSE frame of an event: `event:`, `id:` and `data:` (the payload as JSON). Needs better-sse loaded. */
 export function eventFrame(event: StreamableEvent): Frame {
-  const text = createEventBuffer().push(event.payload, event.type, String(event.cursor)).read();
+  const text = loadedBetterSse().createEventBuffer().push(event.payload, event.type, String(event.cursor)).read();
   return { cursor: event.cursor, bytes: Buffer.from(text, 'utf8') };
+}
+
+/**
+ * Frames read one after the other, handed together to the clients that have caught up: one write
+ * per client for all of them. Its bytes (and their HTTP/1.1 chunk) are built once, on first use,
+ * and shared by every client: never mutate them.
+ */
+export class FrameBatch {
+  /** Sequence number of the first frame in the run's shared follow. */
+  readonly seq: number;
+  readonly frames: readonly Frame[];
+  #bytes: Buffer | undefined;
+  #chunk: Buffer | undefined;
+
+  constructor(seq: number, frames: readonly Frame[]) {
+    this.seq = seq;
+    this.frames = frames;
+  }
+
+  /** The frames' bytes, one after the other. */
+  get bytes(): Buffer {
+    this.#bytes ??=
+      this.frames.length === 1
+        ? Buffer.from(this.frames[0]!.bytes.buffer, this.frames[0]!.bytes.byteOffset, this.frames[0]!.bytes.byteLength)
+        : Buffer.concat(this.frames.map((frame) => frame.bytes));
+    return this.#bytes;
+  }
+
+  /** The bytes as one HTTP/1.1 chunk (`<size in hex>\r\n<bytes>\r\n`), as `res.write` would frame them. */
+  get chunk(): Buffer {
+    if (this.#chunk === undefined) {
+      const bytes = this.bytes;
+      const head = `${bytes.byteLength.toString(16)}\r\n`;
+      const chunk = Buffer.allocUnsafe(head.length + bytes.byteLength + 2);
+      chunk.write(head, 0, 'latin1');
+      bytes.copy(chunk, head.length);
+      chunk.write('\r\n', head.length + bytes.byteLength, 'latin1');
+      this.#chunk = chunk;
+    }
+    return this.#chunk;
+  }
 }
 
 /** The shared follows of each event source, by run id. */
@@ -45,8 +93,13 @@ class RunFanout {
   #reading: Promise<void> | undefined;
   #ended: { error?: unknown } | undefined;
   #waiters: (() => void)[] = [];
-  /** Called with each frame as it is read (and with `undefined` when the follow ends), in order. */
-  readonly #live = new Set<(frame: Frame | undefined) => void>();
+  /** Called with the frames read since the last call (and with `undefined` when the follow ends), in order. */
+  readonly #live = new Set<(batch: FrameBatch | undefined) => void>();
+  /** Frames read but not yet handed to `#live`, from sequence number `#pendingSeq` on. */
+  #pending: Frame[] = [];
+  #pendingSeq = 0;
+  #pendingBytes = 0;
+  #flushing: NodeJS.Immediate | undefined;
   #subscribers = 0;
 
   constructor(events: RunEventSource, runId: string, after: number) {
@@ -116,11 +169,14 @@ class RunFanout {
   }
 
   /**
-   * Calls `listener` with each frame read from now on, at once, and with `undefined` when the
-   * follow ends; keeps the follow reading while any listener is attached. Returns the detach.
+   * Calls `listener` with the frames read from now on, and with `undefined` when the follow ends;
+   * keeps the follow reading while any listener is attached. Returns the detach. Frames read in
+   * one turn of the event loop come in one batch (its first ones may be frames read just before
+   * `attach`): while the process is busy writing to many clients, the events that arrive meanwhile
+   * go out together, one write per client instead of one per event and client.
    * Not for a follow that has already ended (see {@link RunFanout.ended}).
    */
-  attach(listener: (frame: Frame | undefined) => void): () => void {
+  attach(listener: (batch: FrameBatch | undefined) => void): () => void {
     this.#live.add(listener);
     this.#pump();
     return () => {
@@ -152,6 +208,7 @@ class RunFanout {
         // A run whose follow is over gets a fresh one for the clients that come next.
         if (this.#ended) {
           this.#forget();
+          this.#flush();
           for (const listener of this.#live) listener(undefined);
         }
         this.#wake();
@@ -161,6 +218,11 @@ class RunFanout {
   }
 
   #push(frame: Frame): void {
+    if (this.#pending.length > 0 && this.#pendingBytes + frame.bytes.byteLength > FANOUT_BATCH_BYTES) this.#flush();
+    if (this.#pending.length === 0) this.#pendingSeq = this.head;
+    this.#pending.push(frame);
+    this.#pendingBytes += frame.bytes.byteLength;
+    this.#flushing ??= setImmediate(this.#flush);
     this.#frames.push(frame);
     this.#bytes += frame.bytes.byteLength;
     while (this.#frames.length > FANOUT_MAX_FRAMES || (this.#bytes > FANOUT_MAX_BYTES && this.#frames.length > 1)) {
@@ -169,8 +231,18 @@ class RunFanout {
       this.#base += 1;
       this.#heldAfter = old.cursor;
     }
-    for (const listener of this.#live) listener(frame);
   }
+
+  /** Hands the frames read since the last flush to the listeners, as one batch. */
+  readonly #flush = (): void => {
+    clearImmediate(this.#flushing);
+    this.#flushing = undefined;
+    if (this.#pending.length === 0) return;
+    const batch = new FrameBatch(this.#pendingSeq, this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    for (const listener of this.#live) listener(batch);
+  };
 
   #wake(): void {
     const waiters = this.#waiters;
@@ -201,8 +273,8 @@ function fanoutOf(events: RunEventSource, runId: string, after: number): RunFano
 
 /** Where {@link runFrames} writes the frames of a client that has caught up, as they are read. */
 export interface DirectSink {
-  /** Writes one frame; `false` when the client must drain before it gets more. */
-  write(frame: Frame): boolean;
+  /** Writes the batch's frames; `false` when the client must drain before it gets more. */
+  write(batch: FrameBatch): boolean;
   /** Resolves once the client can take more, or is gone. */
   drained(): Promise<void>;
 }
@@ -222,6 +294,8 @@ export async function* runFrames(
   signal: AbortSignal,
   direct?: DirectSink,
 ): AsyncGenerator<Frame[], void, undefined> {
+  // The frames are better-sse's: loaded here, before the first one (at once when a stream loaded it).
+  await loadBetterSse();
   const fanout = fanoutOf(events, runId, after);
   fanout.subscribe();
   let wake: (() => void) | undefined;
@@ -260,21 +334,31 @@ export async function* runFrames(
       if (direct) {
         // Throws the follow's failure, if that is how it ended.
         if (fanout.ended) return void fanout.hasFrameAt(seq);
-        // Caught up: take each frame as the shared follow reads it, until the sink is full.
+        // Caught up: take the frames as the shared follow reads them, until the sink is full.
         let full = false;
         await new Promise<void>((resolve) => {
           const stop = () => {
             detach();
             resolve();
           };
-          const detach = fanout.attach((frame) => {
-            if (frame === undefined || signal.aborted) return stop();
-            seq = (seq as number) + 1;
-            if (frame.cursor <= position) return;
-            position = frame.cursor;
+          const detach = fanout.attach((batch) => {
+            if (batch === undefined || signal.aborted) return stop();
+            // Frames this client already took from the shared window, before it attached.
+            const skip = (seq as number) - batch.seq;
+            // A gap (never expected): back to the shared window, which holds what is missing.
+            if (skip < 0) return stop();
+            if (skip >= batch.frames.length) return;
+            seq = batch.seq + batch.frames.length;
+            let fresh = batch;
+            if (skip > 0 || batch.frames[0]!.cursor <= position) {
+              const frames = batch.frames.slice(skip).filter((frame) => frame.cursor > position);
+              if (frames.length === 0) return;
+              fresh = new FrameBatch(batch.seq + skip, frames);
+            }
+            position = fresh.frames.at(-1)!.cursor;
             let room = false;
             try {
-              room = direct.write(frame);
+              room = direct.write(fresh);
             } catch {
               // The socket is gone: its close aborts `signal`.
             }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Session } from 'better-sse';
+import { chunkSocket } from './chunk-socket.js';
 import { loadBetterSse } from './load-better-sse.js';
 import { parseLastEventId } from './parse-last-event-id.js';
 import {
@@ -16,7 +17,7 @@ import {
   type StreamOutcome,
   type StreamRunEventsResult,
 } from './run-events.js';
-import { type Frame, runFrames } from './run-fanout.js';
+import { type FrameBatch, runFrames } from './run-fanout.js';
 
 /** Options of {@link streamRunEvents}: see {@link RunEventsOptions}. */
 export type StreamRunEventsOptions = RunEventsOptions;
@@ -34,14 +35,27 @@ function checkedHeaders(headers: RunEventsOptions['headers']): Record<string, st
   return out;
 }
 
-/** Resolves when the socket can take more, or when the client is gone. */
+/** Resolves when the response (or its socket, written to directly) can take more, or when the client is gone. */
 async function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
-  if (!res.writableNeedDrain || signal.aborted) return;
+  if (signal.aborted) return;
+  const full = res.writableNeedDrain ? res : res.socket?.writableNeedDrain ? res.socket : undefined;
+  if (full === undefined) return;
   try {
-    await once(res, 'drain', { signal });
+    await once(full, 'drain', { signal });
   } catch {
     // Aborted: the caller sees `signal.aborted` and stops.
   }
+}
+
+/**
+ * Writes a batch of frames in one write: as a ready chunk straight to the socket when
+ * {@link chunkSocket} allows it (the batch's chunk is built once for all its clients), else
+ * through `res`. Returns `false` when the client must drain before it gets more.
+ */
+function writeBatch(res: ServerResponse, batch: FrameBatch): boolean {
+  const socket = chunkSocket(res);
+  if (socket) return socket.write(batch.chunk);
+  return res.write(batch.bytes);
 }
 
 /**
@@ -143,14 +157,16 @@ export async function streamRunEvents(
     }
     // The frames are shared with the run's other clients in this process: written as they are.
     const direct = {
-      write: (frame: Frame) => {
-        res.write(frame.bytes);
-        sent += 1;
-        lastSent = frame.cursor;
-        return !res.writableNeedDrain;
+      write: (batch: FrameBatch) => {
+        const room = writeBatch(res, batch);
+        sent += batch.frames.length;
+        lastSent = batch.frames.at(-1)!.cursor;
+        return room;
       },
       drained: () => drained(res, signal),
     };
+    // A client behind gets the frames one by one: a batch here can hold megabytes, and one
+    // write would copy them for this client alone.
     for await (const frames of runFrames(events, runId, after, signal, direct)) {
       if (signal.aborted) break;
       for (const frame of frames) {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentEventLog } from '../../src/events/index.js';
+import { AgentEventLog, type EventLogIO } from '../../src/events/index.js';
+import { nodeEventLogIO } from '../../src/testing.js';
 import { tempDir } from '../helpers/tmp.js';
 import { collect, cursors, range } from './helpers.js';
 
@@ -39,6 +40,59 @@ describe('AgentEventLog kept file handles', () => {
     }
     const events = await collect(reader.read('run-1'));
     expect(events.map((event) => [event.cursor, event.type])).toEqual([[1, 'second']]);
+    await reader.close();
+  });
+
+  it('a reader’s seeks into two runs of the same shape, interleaved, each return that run’s events, also those appended since its last seek', async () => {
+    const dir = tempDir();
+    const writer = new AgentEventLog({ dir, durability: 'flush' });
+    const reader = new AgentEventLog({ dir });
+    const append = (runId: string, step: number) => writer.append(runId, { type: 'n', payload: { run: runId, step } });
+    for (const step of range(600)) for (const runId of ['run-a', 'run-b']) await append(runId, step);
+    const seek = async (runId: string, after: number) =>
+      (await collect(reader.read(runId, { after, limit: 2 }))).map((event) => [event.cursor, event.payload]);
+    for (const after of [1, 300, 511, 512, 598]) {
+      for (const runId of ['run-a', 'run-b']) {
+        expect(await seek(runId, after)).toEqual([1, 2].map((i) => [after + i, { run: runId, step: after + i }]));
+      }
+    }
+    for (const step of range(3, 601)) for (const runId of ['run-a', 'run-b']) await append(runId, step);
+    for (const runId of ['run-a', 'run-b']) {
+      expect(await seek(runId, 600)).toEqual([1, 2].map((i) => [600 + i, { run: runId, step: 600 + i }]));
+    }
+    await writer.close();
+    await reader.close();
+  });
+
+  it('a reader seeking again near its last seek takes the index entry from the page it read then, not from the file', async () => {
+    const dir = tempDir();
+    const writer = new AgentEventLog({ dir, durability: 'flush' });
+    for (const step of range(1200)) await writer.append('run-1', { type: 'n', payload: { step } });
+    await writer.close();
+    let indexReads = 0;
+    const io: EventLogIO = {
+      ...nodeEventLogIO,
+      open(file, mode) {
+        const handle = nodeEventLogIO.open(file, mode);
+        if (handle === undefined || !file.endsWith('.idx')) return handle;
+        return new Proxy(handle, {
+          get(target, key) {
+            const value = Reflect.get(target, key);
+            if (key === 'read') indexReads++;
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      },
+    };
+    const reader = new AgentEventLog({ dir, io });
+    const seek = async (after: number) => cursors(await collect(reader.read('run-1', { after, limit: 1 })));
+    expect(await seek(600)).toEqual([601]);
+    const once = indexReads;
+    // Entries 512 to 1023 are one page.
+    for (const after of [601, 700, 540, 1000]) expect(await seek(after)).toEqual([after + 1]);
+    expect(indexReads).toBe(once);
+    expect(await seek(1100)).toEqual([1101]);
+    expect(indexReads).toBe(once + 1);
     await reader.close();
   });
 

@@ -42,4 +42,27 @@ describe('LineScanner', () => {
       { numRuns: 200 },
     );
   });
+
+  it('gives each of two scanners open at once its own lines when one was released before they began', () => {
+    const dir = tempDir();
+    const files = ['a', 'b'].map((name) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, Array.from({ length: 50 }, (_, i) => `${name}${i}\n`).join(''));
+      return nodeEventLogIO.open(file, 'read')!;
+    });
+    try {
+      const scanner = (handle = files[0]!) => new LineScanner(handle, 0, { maxLineBytes: 1 << 20 });
+      const first = scanner();
+      first.next();
+      // Its buffer goes to the next scanner made: only one of the two open below may have it.
+      first.release();
+      expect(first.next()).toBeUndefined();
+      const [a, b] = [scanner(files[0]), scanner(files[1])];
+      const seen: string[] = [];
+      for (let i = 0; i < 50; i++) seen.push(a.next()!, b.next()!);
+      expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => [`a${i}`, `b${i}`]).flat());
+    } finally {
+      for (const handle of files) handle.close();
+    }
+  });
 });

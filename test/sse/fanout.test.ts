@@ -147,4 +147,90 @@ describe('streamRunEvents with many clients of one run', () => {
     await Promise.all(results);
     expect(events.activeFollows).toBe(0);
   });
+
+  it('gets every event, in order, to a client that stopped reading and then reads again', async () => {
+    const events = new MemoryEventSource();
+    events.append('run-1', 'analysis_started', {});
+    const { url } = await serve(events);
+    const ids: number[] = [];
+    let response!: http.IncomingMessage;
+    const ended = new Promise<void>((resolve) => {
+      http.get(`${url}/run-1`, (res) => {
+        response = res;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          for (const match of text.matchAll(/^id:(\d+)$/gm)) ids.push(Number(match[1]));
+          resolve();
+        });
+      });
+    });
+    await vi.waitFor(() => expect(response).toBeDefined());
+    response.pause();
+    // Far more than the socket's buffers hold, so that the server has to wait for it to drain.
+    const blob = 'x'.repeat(256 * 1024);
+    for (let step = 1; step <= 40; step++) {
+      events.append('run-1', 'progress', { step, blob });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    events.append('run-1', 'end', null);
+    response.resume();
+    await ended;
+    expect(ids).toEqual(range(1, 42));
+  });
+
+  it('sends every event through res.write when a middleware replaced it, as a compression middleware does', async () => {
+    const events = new MemoryEventSource();
+    events.append('run-1', 'analysis_started', {});
+    const through: string[] = [];
+    const server = http.createServer((req, res) => {
+      const write = res.write.bind(res) as (chunk: unknown) => boolean;
+      res.write = ((chunk: unknown) => {
+        through.push(Buffer.from(chunk as Uint8Array | string).toString('utf8'));
+        return write(chunk);
+      }) as typeof res.write;
+      void streamRunEvents(req, res, { events, runId: 'run-1', keepAliveMs: null, retryMs: null });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const viewer = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}/run-1`);
+    await vi.waitFor(() => expect(viewer.ids.length).toBe(1));
+    for (let step = 1; step <= 10; step++) {
+      events.append('run-1', 'progress', { step });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    events.append('run-1', 'end', null);
+    await viewer.ended;
+    expect(viewer.ids).toEqual(range(1, 12));
+    expect([...through.join('').matchAll(/^id:(\d+)$/gm)].map((match) => Number(match[1]))).toEqual(range(1, 12));
+  });
+
+  it('queues less than a megabyte for a client that reads nothing while megabytes of events go out', async () => {
+    const events = new MemoryEventSource();
+    events.append('run-1', 'analysis_started', {});
+    const responses: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      responses.push(res);
+      void streamRunEvents(req, res, { events, runId: 'run-1', keepAliveMs: null, retryMs: null });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const stalled = net.connect(port, '127.0.0.1');
+    stalled.write('GET /run-1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    stalled.pause();
+    const reader = client(`http://127.0.0.1:${port}/run-1`);
+    await vi.waitFor(() => expect(reader.ids.length).toBe(1));
+    const blob = 'x'.repeat(256 * 1024);
+    for (let step = 1; step <= 80; step++) {
+      events.append('run-1', 'progress', { step, blob });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    events.append('run-1', 'end', null);
+    await reader.ended;
+    // 20 MB went out; the kernel's socket buffers take a few of them, the server queues the rest.
+    expect(responses[0]!.writableLength).toBeLessThan(1024 * 1024);
+    stalled.destroy();
+  });
 });
