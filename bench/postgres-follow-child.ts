@@ -1,5 +1,5 @@
-// The follower of bench/postgres.ts's latency figure: follows run `follow` on PostgreSQL or on a
-// file root, and prints when each event arrived (ms on the shared wall clock), as one JSON array.
+// The follower of bench/postgres.ts's latency figure: follows run `follow` (after its first event)
+// on PostgreSQL or on a file root, and prints when each later event arrived (ms on the shared wall clock), as one JSON array.
 // Args: postgres <url> <schema> | files - <root>
 import { createStores } from '../src/index.js';
 import { createPostgresStores } from '../src/postgres/public.js';
@@ -10,7 +10,7 @@ const stores =
     ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
     : createStores({ root: schemaOrRoot });
 const arrived: number[] = [];
-const follow = stores.events.follow('follow')[Symbol.asyncIterator]();
+const follow = stores.events.follow('follow', { after: 1 })[Symbol.asyncIterator]();
 // The first next() starts the follow (and, on PostgreSQL, its LISTEN) before the writer begins.
 const first = follow.next();
 await new Promise((resolve) => setTimeout(resolve, 300));

@@ -120,8 +120,17 @@ async function memorySaveRate(stores: Stores | PostgresStores): Promise<number> 
   return (rounds * IN_FLIGHT) / (hrMicros(start) / 1e6);
 }
 
-/** Median and p99 ms from an append in this process to its delivery to a follower in another. */
+/**
+ * Median and p99 ms from an append in this process to its delivery to a follower in another, on a
+ * run that already has an event (the follower attaches after it, as a reconnecting client does).
+ */
 async function followLatency(args: string[]): Promise<{ median: number; p99: number }> {
+  const [kind, url, schemaOrRoot] = args as [string, string, string];
+  const stores =
+    kind === 'postgres'
+      ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
+      : createStores({ root: schemaOrRoot });
+  await stores.events.append('follow', { type: 'start' });
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(import.meta.dirname, 'postgres-follow-child.ts'), ...args],
@@ -138,11 +147,6 @@ async function followLatency(args: string[]): Promise<{ median: number; p99: num
   );
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   await ready;
-  const [kind, url, schemaOrRoot] = args as [string, string, string];
-  const stores =
-    kind === 'postgres'
-      ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
-      : createStores({ root: schemaOrRoot });
   const sent: number[] = [];
   for (let i = 0; i < 200; i++) {
     sent.push(performance.timeOrigin + performance.now());
