@@ -57,15 +57,19 @@ export class PostgresDatabase {
   /** The pool, once the schema is migrated. A failed attempt is retried by the next call. */
   pool(): Promise<Pool> {
     if (this.#closed) return Promise.reject(new StoreClosedError('PostgreSQL stores'));
-    this.#ready ??= (async () => {
-      this.#connection ??= openConnection(this.#options);
-      const connection = await this.#connection;
-      await migrate({ pool: connection.pool, schema: this.schema });
-      return connection.pool;
-    })();
-    this.#ready.catch(() => {
-      this.#ready = undefined;
-    });
+    if (this.#ready === undefined) {
+      const ready = (async () => {
+        this.#connection ??= openConnection(this.#options);
+        const connection = await this.#connection;
+        await migrate({ pool: connection.pool, schema: this.schema });
+        return connection.pool;
+      })();
+      // A failed attempt is forgotten, so that the next call tries again.
+      ready.catch(() => {
+        if (this.#ready === ready) this.#ready = undefined;
+      });
+      this.#ready = ready;
+    }
     return this.#ready;
   }
 
