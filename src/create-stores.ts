@@ -4,6 +4,7 @@ import { FeedbackPipeline, type FeedbackPipelineOptions } from './feedback/index
 import { ProjectMemoryStore, type ProjectMemoryStoreOptions } from './memory/index.js';
 import { AnalysisRunStore, type AnalysisRunStoreOptions } from './runs/index.js';
 import type { Clock } from './storage/clock.js';
+import { closeInStages } from './storage/close-in-stages.js';
 import { ValidationError } from './storage/errors.js';
 
 /** The default file and directory names under the root (see "What is on disk" in the README). */
@@ -99,20 +100,10 @@ export function createStores(options: CreateStoresOptions = {}): Stores {
     pipeline,
     events,
     runs,
-    async close() {
-      // The run store first: its timers may still be beating or cleaning up, and its status
-      // changes append terminal events; then the log and the JSON stores. Every call closes every
-      // store again (each close is idempotent), so a second call after new activity still closes
-      // whatever that activity opened. Each store is closed even when another's close fails.
-      const first = await Promise.allSettled([runs.close()]);
-      const rest = await Promise.allSettled([events.close(), closeIfPresent(memory), closeIfPresent(pipeline)]);
-      const failed = [...first, ...rest].find((outcome) => outcome.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-    },
+    close: () =>
+      // The run store first, then the log and the JSON stores. Every call closes every store
+      // again (each close is idempotent), so a second call after new activity still closes
+      // whatever that activity opened.
+      closeInStages([() => runs.close()], [() => events.close(), () => memory.close(), () => pipeline.close()]),
   };
-}
-
-/** Closes a store that has a `close()` (every store does once the lifecycle is everywhere). */
-async function closeIfPresent(store: object): Promise<void> {
-  await (store as { close?: () => unknown }).close?.();
 }

@@ -7,6 +7,7 @@ import { PostgresMemoryStore } from '../memory/postgres-memory-store.js';
 import { PostgresRunStore } from '../runs/postgres-run-store.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { Clock } from '../storage/clock.js';
+import { closeInStages } from '../storage/close-in-stages.js';
 import type { PostgresConnectionOptions } from './connection.js';
 import { PostgresDatabase } from './database.js';
 
@@ -94,12 +95,11 @@ export function createPostgresStores(options: CreatePostgresStoresOptions): Post
     pipeline,
     events,
     runs,
-    async close() {
-      const first = await Promise.allSettled([runs.close()]);
-      const rest = await Promise.allSettled([events.close(), memory.close(), pipeline.close()]);
-      const ended = await Promise.allSettled([database.close()]);
-      const failed = [...first, ...rest, ...ended].find((outcome) => outcome.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-    },
+    close: () =>
+      closeInStages(
+        [() => runs.close()],
+        [() => events.close(), () => memory.close(), () => pipeline.close()],
+        [() => database.close()],
+      ),
   };
 }
