@@ -1,5 +1,5 @@
 // A model of the store's contract (DESIGN.md) and the operations drawn against it, shared by
-// the model tests of every backend (event-log-model.test.ts and test/postgres/event-log-model.test.ts).
+// the model tests of every backend (event-log-model.test.ts and test/postgres/models.test.ts).
 import * as path from 'node:path';
 import fc from 'fast-check';
 import type { EventLog } from '../../src/events/event-log.js';

@@ -5,7 +5,7 @@ import { ModelError, type ModelSpec } from './model-run.js';
 
 // A plain model of ProjectMemoryStore's contract (DESIGN.md), written without the store's code, and
 // the spec that runs it against a memory store: the file and in-memory ones (memory-model.test.ts)
-// and PostgreSQL's (test/postgres/memory-model.test.ts).
+// and PostgreSQL's (test/postgres/models.test.ts).
 // Where DESIGN.md is silent the store's TSDoc decides, and the choice is marked "(TSDoc)".
 
 const HOUR = 3_600_000;

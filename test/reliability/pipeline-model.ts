@@ -5,7 +5,7 @@ import { ModelError, type ModelSpec } from './model-run.js';
 
 // A plain model of FeedbackPipeline's contract (DESIGN.md), written without the store's code, and the
 // spec that runs it against a pipeline: the file and in-memory ones (pipeline-model.test.ts) and
-// PostgreSQL's (test/postgres/pipeline-model.test.ts).
+// PostgreSQL's (test/postgres/models.test.ts).
 
 export const T0 = 1_700_000_000_000;
 type Stage = 'feedback' | 'case_draft' | 'skill_draft' | 'reviewed' | 'merged' | 'rejected' | 'published';

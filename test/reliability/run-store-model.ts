@@ -1,5 +1,5 @@
 // A model of the store's contract (DESIGN.md) and the operations drawn against it, shared by
-// the model tests of every backend (run-store-model.test.ts and test/postgres/run-store-model.test.ts).
+// the model tests of every backend (run-store-model.test.ts and test/postgres/models.test.ts).
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
