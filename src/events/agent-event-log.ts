@@ -15,7 +15,7 @@ import {
 import type { EventBackend, PreparedEvent, RunTail } from './event-backend.js';
 import { type EventLogIO, nodeEventLogIO } from './event-log-io.js';
 import { FileEventBackend } from './file-event-backend.js';
-import { Follower } from './follower.js';
+import { Follower, Followers } from './follower.js';
 import { type ActiveFollow, LogActivity } from './log-activity.js';
 import { MemoryEventBackend } from './memory-event-backend.js';
 import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
@@ -173,7 +173,7 @@ export class AgentEventLog {
   readonly #rules: AppendRules;
   readonly #recentEvents: number;
   readonly #runs = new Map<string, RunState>();
-  readonly #listeners = new Map<string, Set<Follower>>();
+  readonly #followers = new Followers();
   readonly #background = new Set<Promise<void>>();
   /** What `close()` ends: follows and reads in progress, deletes and verifies under way. */
   readonly #activity = new LogActivity();
@@ -354,7 +354,7 @@ export class AgentEventLog {
     const { prepared, accepted } = batch;
     run.lastCursor = batch.cursor;
     run.sealed = batch.sealed;
-    const listeners = this.#listeners.get(runId);
+    const listeners = this.#followers.of(runId);
     const live: AgentEvent[] | undefined = listeners?.size ? [] : undefined;
     const recent = run.recent;
     let textLength = 0;
@@ -484,9 +484,7 @@ export class AgentEventLog {
     this.#assertOpen();
     if (signal?.aborted) return;
     const follower = new Follower(after);
-    let listeners = this.#listeners.get(runId);
-    if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
-    listeners.add(follower);
+    const unregister = this.#followers.add(runId, follower);
     active.end = () => follower.end();
     this.#activity.addFollow(active);
     const stopWatching = this.#backend.watch(runId, () => {
@@ -532,8 +530,7 @@ export class AgentEventLog {
       }
     } finally {
       this.#activity.deleteFollow(active);
-      listeners.delete(follower);
-      if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
+      unregister();
       stopWatching();
       signal?.removeEventListener('abort', active.end);
     }
@@ -589,7 +586,7 @@ export class AgentEventLog {
     return this.#activity.operation(async () => {
       await this.#settle(runId);
       this.#runs.delete(runId);
-      for (const listener of this.#listeners.get(runId) ?? []) listener.end();
+      this.#followers.end(runId);
       return this.#backend.delete(runId);
     });
   }

@@ -105,3 +105,44 @@ export class Follower {
     resolve?.();
   }
 }
+
+/** The follows of one event log, by run: both logs register theirs here and hand them live events. */
+export class Followers {
+  readonly #byRun = new Map<string, Set<Follower>>();
+
+  /** Registers `follower` for `runId`; returns the function that unregisters it. */
+  add(runId: string, follower: Follower): () => void {
+    let followers = this.#byRun.get(runId);
+    if (!followers) this.#byRun.set(runId, (followers = new Set()));
+    followers.add(follower);
+    return () => {
+      followers.delete(follower);
+      if (followers.size === 0 && this.#byRun.get(runId) === followers) this.#byRun.delete(runId);
+    };
+  }
+
+  /** The run's follows, or `undefined` when it has none. */
+  of(runId: string): ReadonlySet<Follower> | undefined {
+    return this.#byRun.get(runId);
+  }
+
+  /** Runs with at least one follow. */
+  runIds(): string[] {
+    return [...this.#byRun.keys()];
+  }
+
+  /** True when no run is followed. */
+  get empty(): boolean {
+    return this.#byRun.size === 0;
+  }
+
+  /** Ends the run's follows (its log was deleted). */
+  end(runId: string): void {
+    for (const follower of this.#byRun.get(runId) ?? []) follower.end();
+  }
+
+  /** Tells every follow that storage may have changed. */
+  changedAll(): void {
+    for (const followers of this.#byRun.values()) for (const follower of followers) follower.changed();
+  }
+}

@@ -20,7 +20,7 @@ import {
   FollowEventsOptionsSchema,
 } from './agent-event-log.js';
 import type { EventLog } from './event-log.js';
-import { Follower } from './follower.js';
+import { Follower, Followers } from './follower.js';
 import { type ActiveFollow, LogActivity } from './log-activity.js';
 import { eventLogStatements, type Plan, planBatch } from './postgres-event-sql.js';
 import { type AppendRules, groupByRun, type PreparedAppend, prepareAppend } from './prepare-event.js';
@@ -115,7 +115,7 @@ export class PostgresEventLog implements EventLog {
   readonly #origin = randomBytes(6).toString('hex');
   readonly #notifier: NotificationListener;
   readonly #sql: ReturnType<typeof eventLogStatements>;
-  readonly #listeners = new Map<string, Set<Follower>>();
+  readonly #followers = new Followers();
   readonly #activity = new LogActivity();
   #queue: Pending[] = [];
   #scheduled = false;
@@ -241,7 +241,7 @@ export class PostgresEventLog implements EventLog {
     for (const { pending, cursor } of plan.events) {
       const { runId, type, at, payload, payloadText } = pending;
       pending.resolve({ runId, cursor, type, at, payload });
-      if (!this.#listeners.get(runId)?.size) continue;
+      if (!this.#followers.of(runId)?.size) continue;
       // Followers get their own copy (the caller may change the one it was given).
       const event = { runId, cursor, type, at, payload: JSON.parse(payloadText) };
       const list = live.get(runId);
@@ -250,7 +250,7 @@ export class PostgresEventLog implements EventLog {
       textLength.set(runId, (textLength.get(runId) ?? 0) + payloadText.length);
     }
     for (const [runId, events] of live) {
-      for (const listener of this.#listeners.get(runId) ?? []) listener.events(events, textLength.get(runId) ?? 0);
+      for (const listener of this.#followers.of(runId) ?? []) listener.events(events, textLength.get(runId) ?? 0);
     }
   }
 
@@ -337,9 +337,7 @@ export class PostgresEventLog implements EventLog {
     if (signal?.aborted) return;
     const follower = new Follower(after);
     let pageSize = FIRST_PAGE_EVENTS;
-    let listeners = this.#listeners.get(runId);
-    if (!listeners) this.#listeners.set(runId, (listeners = new Set()));
-    listeners.add(follower);
+    const unregister = this.#followers.add(runId, follower);
     active.end = () => follower.end();
     this.#activity.addFollow(active);
     signal?.addEventListener('abort', active.end, { once: true });
@@ -381,8 +379,7 @@ export class PostgresEventLog implements EventLog {
       }
     } finally {
       this.#activity.deleteFollow(active);
-      listeners.delete(follower);
-      if (listeners.size === 0 && this.#listeners.get(runId) === listeners) this.#listeners.delete(runId);
+      unregister();
       signal?.removeEventListener('abort', active.end);
       if (acquired) this.#notifier.release();
       if (this.#activity.follows === 0) this.#stopPolling();
@@ -394,7 +391,7 @@ export class PostgresEventLog implements EventLog {
     const [origin, runId, cursorText] = payload.split(' ');
     // This instance's own commits reached its followers already.
     if (origin === this.#origin || runId === undefined) return;
-    const listeners = this.#listeners.get(runId);
+    const listeners = this.#followers.of(runId);
     if (!listeners) return;
     const cursor = Number(cursorText);
     for (const listener of listeners) {
@@ -403,7 +400,7 @@ export class PostgresEventLog implements EventLog {
   }
 
   #changedAll(): void {
-    for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.changed();
+    this.#followers.changedAll();
   }
 
   #startPolling(): void {
@@ -418,10 +415,10 @@ export class PostgresEventLog implements EventLog {
 
   /** Asks, for every followed run at once, where it stands, and wakes the followers behind it. */
   async #pollOnce(): Promise<void> {
-    if (this.#polling || this.#closed || this.#listeners.size === 0) return;
+    if (this.#polling || this.#closed || this.#followers.empty) return;
     this.#polling = true;
     try {
-      const runIds = [...this.#listeners.keys()];
+      const runIds = this.#followers.runIds();
       const rows = await this.#activity.operation(() =>
         this.#db.query<{ run_id: string; last_cursor: number }>('polling followed event logs', this.#sql.poll, [
           runIds,
@@ -430,7 +427,7 @@ export class PostgresEventLog implements EventLog {
       const lastCursor = new Map(rows.map((row) => [row.run_id, row.last_cursor]));
       for (const runId of runIds) {
         const cursor = lastCursor.get(runId);
-        for (const listener of this.#listeners.get(runId) ?? []) {
+        for (const listener of this.#followers.of(runId) ?? []) {
           const { last, seen } = listener;
           if (cursor === undefined ? seen : cursor > last) listener.changed();
         }
@@ -489,7 +486,7 @@ export class PostgresEventLog implements EventLog {
     assertValidId(runId, 'runId');
     return this.#activity.operation(async () => {
       await this.#settle(runId);
-      for (const listener of this.#listeners.get(runId) ?? []) listener.end();
+      this.#followers.end(runId);
       const rows = await this.#db.query(`deleting the event log of run '${runId}'`, this.#sql.delete, [
         runId,
         this.#channel,
