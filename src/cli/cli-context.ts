@@ -19,6 +19,8 @@ export class CliContext {
   constructor(
     readonly root: string,
     readonly output: CliOutput,
+    /** The option that named `root`, for the error when it is missing. */
+    readonly rootOption = '--root',
   ) {}
 
   /** Writes a line (or several, joined by newlines) to stdout. */
@@ -43,7 +45,7 @@ export class CliContext {
     } catch {
       // Reported below.
     }
-    if (!isDir) throw new MissingRootError(this.root);
+    if (!isDir) throw new MissingRootError(this.root, this.rootOption);
     // Loaded here, not at the top: the stores bring zod and the lock library, which `--help`,
     // usage errors and a missing root never need, and which cost more start-up than all the rest.
     const { createStores } = await import('../create-stores.js');

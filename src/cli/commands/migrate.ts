@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
+import { CliContext } from '../cli-context.js';
 import type { CliCommand } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { MissingRootError } from '../missing-root-error.js';
 import { stringOption } from '../option-values.js';
 import { ProgressBar } from '../progress-bar.js';
 import { UsageError } from '../usage-error.js';
@@ -43,18 +42,15 @@ export const migrate: CliCommand = {
     const to = stringOption(values, 'to');
     if (from === undefined) throw new UsageError('--from DIR is required: the logs directory to copy');
     if (to === undefined) throw new UsageError('--to URL is required: the database to copy into (postgres://…)');
-    if (!fs.statSync(from, { throwIfNoEntry: false })?.isDirectory()) throw new MissingRootError(from);
-    // Loaded here: the stores, the copier and pg are only needed once a copy starts.
-    const [{ createStores }, { PostgresDatabase }, { copyRootToPostgres }] = await Promise.all([
-      import('../../create-stores.js'),
+    // The stores of --from, opened (and checked to exist) as every command opens --root's.
+    const source = new CliContext(from, ctx.output, '--from');
+    const stores = await source.stores();
+    // Loaded here: the copier and pg are only needed once a copy starts.
+    const [{ PostgresDatabase }, { copyRootToPostgres }] = await Promise.all([
       import('../../postgres/database.js'),
       import('../../postgres/copy-root.js'),
     ]);
     const database = new PostgresDatabase({ connectionString: to, schema: stringOption(values, 'schema')! });
-    const stores = createStores({
-      root: from,
-      runs: { onWarning: (warning) => ctx.err(`warning: ${warning.message}`) },
-    });
     const bar = new ProgressBar(ctx.output.stderr, 0, 'copying', ctx.output.stderrIsTTY && !values.json);
     try {
       const report = await copyRootToPostgres({
@@ -96,7 +92,7 @@ export const migrate: CliCommand = {
       return report.complete ? EXIT.ok : EXIT.failed;
     } finally {
       bar.clear();
-      await stores.close();
+      await source.close();
       await database.close();
     }
   },
