@@ -1,14 +1,9 @@
 // The follower of bench/postgres.ts's latency figure: follows run `follow` (after its first event)
 // on PostgreSQL or on a file root, and prints when each later event arrived (ms on the shared wall clock), as one JSON array.
 // Args: postgres <url> <schema> | files - <root>
-import { createStores } from '../src/index.js';
-import { createPostgresStores } from '../src/postgres/public.js';
+import { openFollowStores } from './postgres.js';
 
-const [kind, url, schemaOrRoot] = process.argv.slice(2) as [string, string, string];
-const stores =
-  kind === 'postgres'
-    ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
-    : createStores({ root: schemaOrRoot });
+const stores = openFollowStores(process.argv.slice(2));
 const arrived: number[] = [];
 const follow = stores.events.follow('follow', { after: 1 })[Symbol.asyncIterator]();
 // The first next() starts the follow (and, on PostgreSQL, its LISTEN) before the writer begins.

@@ -120,16 +120,20 @@ async function memorySaveRate(stores: Stores | PostgresStores): Promise<number> 
   return (rounds * IN_FLIGHT) / (hrMicros(start) / 1e6);
 }
 
+/** The stores of the follow latency figure: `postgres <url> <schema>` or `files - <root>` (also the child's). */
+export function openFollowStores(args: readonly string[]): Stores | PostgresStores {
+  const [kind, url, schemaOrRoot] = args as [string, string, string];
+  return kind === 'postgres'
+    ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
+    : createStores({ root: schemaOrRoot });
+}
+
 /**
  * Median and p99 ms from an append in this process to its delivery to a follower in another, on a
  * run that already has an event (the follower attaches after it, as a reconnecting client does).
  */
 async function followLatency(args: string[]): Promise<{ median: number; p99: number }> {
-  const [kind, url, schemaOrRoot] = args as [string, string, string];
-  const stores =
-    kind === 'postgres'
-      ? createPostgresStores({ connectionString: url, schema: schemaOrRoot })
-      : createStores({ root: schemaOrRoot });
+  const stores = openFollowStores(args);
   await stores.events.append('follow', { type: 'start' });
   const child = spawn(
     process.execPath,
