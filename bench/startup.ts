@@ -9,8 +9,14 @@ import { LIVE, seedRoot } from './runs.js';
  * Issue 14's startup figures, measured against the BUILT package (`npm run build` first): what a
  * fresh process pays to import the library, open the stores on a root of 10,000 runs and list the
  * running ones, and what the command-line tool's `--help` and `runs list` (2,000 runs) take from
- * spawn to exit. The peer is a bare `node -e ""` spawned in the same trials, so a burst of load on
- * the shared machine hits both sides. Trials alternate (bare, ours, bare, ours…); medians reported.
+ * spawn to exit. Trials alternate (peer, ours, peer, ours…) so a burst of load on the shared
+ * machine hits both sides; medians reported.
+ *
+ * The in-process figure is timed inside the process, from the script's first line, as the issue
+ * states it (its 175 ms "today" sat beside a CLI `--help` 180 ms slower than a bare node, so it
+ * cannot have included Node's own start-up of 90–150 ms). Its peer is a fresh process that
+ * imports zod and nothing else: the floor under any library whose schemas are zod's. Node's own
+ * start-up, and the figure since process start, are printed as rows of their own.
  */
 
 const KEPT_MANY = 10_000;
@@ -46,46 +52,64 @@ function spawnNode(args: string[]): Promise<{ wallMs: number; stdout: string }> 
 
 interface ChildReport {
   running: number;
+  firstLineMs: number;
   importedMs: number;
   listedMs: number;
   maxRssKb: number;
 }
 
-/** The in-process figures: ms since process start until the list is done, and peak RSS. */
+/** ms from a fresh process's first line until `import('zod')` is done: the floor of the figure. */
+const zodScript = (zodUrl: string): string =>
+  `const t = performance.now(); await import(${JSON.stringify(zodUrl)}); process.stdout.write(String(performance.now() - t));`;
+
+/** The in-process figures: ms from the script's first line until the list is done, and peak RSS. */
 async function inProcess(root: string): Promise<BenchRow[]> {
   const listed: number[] = [];
   const imported: number[] = [];
+  const sinceStart: number[] = [];
   const rss: number[] = [];
+  const zod: number[] = [];
   const bare: number[] = [];
   const bareRss: number[] = [];
   const bareScript = 'process.stdout.write(JSON.stringify([performance.now(), process.resourceUsage().maxRSS]))';
+  const zodUrl = import.meta.resolve('zod');
   for (let trial = 0; trial < TRIALS; trial++) {
     const [bareMs, bareKb] = JSON.parse((await spawnNode(['-e', bareScript])).stdout) as [number, number];
     bare.push(bareMs);
     bareRss.push(bareKb / 1024);
+    zod.push(Number((await spawnNode(['--input-type=module', '-e', zodScript(zodUrl)])).stdout));
     const { stdout } = await spawnNode([childScript, pathToFileURL(distIndex).href, root]);
     const report = JSON.parse(stdout) as ChildReport;
     if (report.running !== LIVE) throw new Error(`the child listed ${report.running} running runs, expected ${LIVE}`);
-    listed.push(report.listedMs);
-    imported.push(report.importedMs);
+    listed.push(report.listedMs - report.firstLineMs);
+    imported.push(report.importedMs - report.firstLineMs);
+    sinceStart.push(report.listedMs);
     rss.push(report.maxRssKb / 1024);
   }
   const figure = `startup: fresh process imports the built package, createStores() on ${KEPT_MANY.toLocaleString('en-US')} runs, list({ status: 'running' })`;
   return [
     row(
-      `${figure}, ms since process start (peer: bare node at its first line)`,
+      `${figure}, ms from the script's first line (peer: a fresh process importing zod alone)`,
       'ms',
       median(listed),
-      median(bare),
+      median(zod),
       '<= 100 ms',
       (_r, ours) => ours <= 100,
     ),
     row(
-      '  of which: done importing the package (since process start)',
+      '  of which: importing the package (peer: zod alone)',
       'ms',
       median(imported),
-      median(bare),
+      median(zod),
       '(part of the 100 ms)',
+      () => true,
+    ),
+    row(
+      "  the same since process start, Node's own start-up included (peer: bare node at its first line)",
+      'ms',
+      median(sinceStart),
+      median(bare),
+      "— (Node's start-up is not ours)",
       () => true,
     ),
     row(
