@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type Clock, systemClock } from '../storage/clock.js';
 import { SealedLogError, StoreClosedError, StoreError, StoreIOError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput } from '../storage/validate.js';
+import { parseInput, parseOptions } from '../storage/validate.js';
 import {
   type AgentEvent,
   type AppendEventInput,
@@ -189,7 +189,7 @@ export class AgentEventLog {
   constructor(options: AgentEventLogOptions) {
     const memory = AgentEventLog.#memoryNext;
     AgentEventLog.#memoryNext = undefined;
-    const parsed = parseInput(AgentEventLogOptionsSchema, options, 'AgentEventLog options');
+    const parsed = parseOptions(AgentEventLogOptionsSchema, options, 'AgentEventLog options');
     this.#terminal = new Set(parsed.terminalTypes ?? DEFAULT_TERMINAL_TYPES);
     this.#fsync = (parsed.durability ?? 'fsync') === 'fsync';
     this.#maxEventBytes = parsed.maxEventBytes ?? 1024 * 1024;
@@ -469,7 +469,7 @@ export class AgentEventLog {
    */
   follow(runId: string, options: FollowEventsOptions = {}): AsyncIterable<AgentEvent> {
     assertValidId(runId, 'runId');
-    const { after = 0, signal } = parseInput(FollowEventsOptionsSchema, options, 'follow options');
+    const { after = 0, signal } = parseOptions(FollowEventsOptionsSchema, options, 'follow options');
     const active: ActiveFollow = { generator: undefined, end: () => {} };
     active.generator = this.#follow(runId, after, signal, active);
     return active.generator;
@@ -601,7 +601,8 @@ export class AgentEventLog {
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
+    const repair =
+      parseOptions(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
     return this.#activity.operation(async () => {
       await this.#settle(runId);
       // The backend releases the run to repair it; re-read the state from disk on the next append.

@@ -5,7 +5,7 @@ import { channelName, NotificationListener } from '../postgres/notification-list
 import { systemClock } from '../storage/clock.js';
 import { SealedLogError, StoreClosedError, ValidationError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput } from '../storage/validate.js';
+import { parseInput, parseOptions } from '../storage/validate.js';
 import {
   type AgentEvent,
   type AppendEventInput,
@@ -129,7 +129,7 @@ export class PostgresEventLog implements EventLog {
 
   /** @throws ValidationError when an option is invalid. */
   constructor(database: PostgresDatabase, options: PostgresEventLogOptions = {}) {
-    const parsed = parseInput(PostgresEventLogOptionsSchema, options, 'PostgresEventLog options');
+    const parsed = parseOptions(PostgresEventLogOptionsSchema, options, 'PostgresEventLog options');
     this.#db = database;
     this.#terminal = new Set(parsed.terminalTypes ?? DEFAULT_TERMINAL_TYPES);
     this.#rules = {
@@ -321,7 +321,7 @@ export class PostgresEventLog implements EventLog {
    */
   follow(runId: string, options: FollowEventsOptions = {}): AsyncIterable<AgentEvent> {
     assertValidId(runId, 'runId');
-    const { after = 0, signal } = parseInput(FollowEventsOptionsSchema, options, 'follow options');
+    const { after = 0, signal } = parseOptions(FollowEventsOptionsSchema, options, 'follow options');
     const active: ActiveFollow = { generator: undefined, end: () => {} };
     active.generator = this.#follow(runId, after, signal, active);
     return active.generator;
@@ -508,7 +508,8 @@ export class PostgresEventLog implements EventLog {
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    const repair = parseInput(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
+    const repair =
+      parseOptions(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
     return this.#activity.operation(async () => {
       await this.#settle(runId);
       return this.#db.transaction(`verifying the event log of run '${runId}'`, async (client) => {

@@ -6,7 +6,7 @@ import { jsonbText } from '../postgres/jsonb.js';
 import { parseStoredRow } from '../postgres/stored-row.js';
 import { type Clock, checkClockReading, readClock, systemClock } from '../storage/clock.js';
 import { Lifecycle } from '../storage/lifecycle.js';
-import { parseInput } from '../storage/validate.js';
+import { parseInput, parseOptions } from '../storage/validate.js';
 import { DISPUTE_WINDOW_MS } from './feedback-status.js';
 import { countByScope, listEntries, type ProjectMemoryStats, recallHits } from './memory-queries.js';
 import {
@@ -176,7 +176,7 @@ export class PostgresMemoryStore implements MemoryStore {
   /** The entries that match every filter given, sorted by `entryId` (see `ProjectMemoryStore.list`). */
   list(query: MemoryListQuery = {}): Promise<ProjectMemoryEntry[]> {
     return this.#life.run(async () => {
-      const filter = parseInput(MemoryListQuerySchema, query, 'list query');
+      const filter = parseOptions(MemoryListQuerySchema, query, 'list query');
       // The WHERE only narrows what comes over the wire; listEntries() decides and sorts.
       const entries = await this.#rows.select(
         'listing memory entries',

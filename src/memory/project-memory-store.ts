@@ -4,7 +4,7 @@ import type { DurableDocument } from '../storage/document.js';
 import type { StorageIO } from '../storage/io.js';
 import type { CorruptionPolicy, DocumentFormat, StoreWarning } from '../storage/json-file.js';
 import { constructInMemory, openStoreDocument } from '../storage/json-store.js';
-import { parseInput } from '../storage/validate.js';
+import { parseInput, parseOptions } from '../storage/validate.js';
 import { countByScope, listEntries, type ProjectMemoryStats, recallHits } from './memory-queries.js';
 import {
   checkEntryId,
@@ -207,7 +207,7 @@ export class ProjectMemoryStore {
    */
   async list(query: MemoryListQuery = {}): Promise<ProjectMemoryEntry[]> {
     this.#doc.checkOpen();
-    const filter = parseInput(MemoryListQuerySchema, query, 'list query');
+    const filter = parseOptions(MemoryListQuerySchema, query, 'list query');
     return listEntries((await this.#doc.read()).entries.values(), filter);
   }
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { parseInput } from '../storage/validate.js';
+import { parseOptions } from '../storage/validate.js';
 import { loadPg } from './driver.js';
 import { DEFAULT_SCHEMA, SchemaNameSchema } from './identifiers.js';
 
@@ -59,7 +59,7 @@ export interface ParsedConnectionOptions {
  * @throws ValidationError for a bad schema name, or for both or neither of `pool` and `connectionString`.
  */
 export function parseConnectionOptions(options: PostgresConnectionOptions): ParsedConnectionOptions {
-  return parseInput(ConnectionOptionsSchema, options, 'PostgreSQL connection options');
+  return parseOptions(ConnectionOptionsSchema, options, 'PostgreSQL connection options');
 }
 
 /** A pool to use and whether closing the connection ends it. */

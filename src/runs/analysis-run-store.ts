@@ -12,7 +12,7 @@ import {
 import { assertValidId } from '../storage/ids.js';
 import type { StorageIO } from '../storage/io.js';
 import type { LockOptions } from '../storage/lock.js';
-import { parseInput } from '../storage/validate.js';
+import { parseOptions } from '../storage/validate.js';
 import { type CleanupHandle, startRunCleanup } from './cleanup-timer.js';
 import { FileRunBackend } from './file-run-backend.js';
 import { type HeartbeatHandle, startRunHeartbeat } from './heartbeat-timer.js';
@@ -393,7 +393,7 @@ export class AnalysisRunStore {
    */
   async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
     this.#open();
-    const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
+    const query = parseOptions(ListRunsFilterSchema, filter, 'run filter');
     const matches = this.#matching(query);
     return (query.limit === undefined ? matches : matches.slice(0, query.limit)).map(copyRun);
   }
@@ -408,7 +408,7 @@ export class AnalysisRunStore {
    */
   async page(options: PageRunsOptions): Promise<RunPage> {
     this.#open();
-    const query = parseInput(PageRunsOptionsSchema, options, 'page options');
+    const query = parseOptions(PageRunsOptionsSchema, options, 'page options');
     const order = query.order ?? 'newest';
     let matches = this.#matching(query);
     if (query.cursor !== undefined) {
@@ -447,7 +447,7 @@ export class AnalysisRunStore {
   async delete(runId: string, options: DeleteRunOptions = {}): Promise<boolean> {
     this.#open();
     assertValidId(runId, 'runId');
-    const { force = false } = parseInput(DeleteRunOptionsSchema, options, 'delete options');
+    const { force = false } = parseOptions(DeleteRunOptionsSchema, options, 'delete options');
     const now = this.#now();
     return this.#locked(runId, async () => {
       const current = this.#backend.get(runId);

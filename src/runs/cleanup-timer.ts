@@ -1,4 +1,4 @@
-import { parseInput } from '../storage/validate.js';
+import { parseOptions } from '../storage/validate.js';
 import { PeriodicTask } from './periodic-task.js';
 import {
   type CleanupOptions,
@@ -45,7 +45,7 @@ export function startRunCleanup(
   options: StartCleanupOptions,
   cleanup: (options: CleanupOptions) => Promise<CleanupReport>,
 ): CleanupHandle {
-  const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseInput(
+  const { everyMs, retentionMs, staleAfterMs, onResult, onError } = parseOptions(
     StartCleanupOptionsSchema,
     options,
     'cleanup timer options',

@@ -1,5 +1,5 @@
 import { assertValidId } from '../storage/ids.js';
-import { parseInput } from '../storage/validate.js';
+import { parseOptions } from '../storage/validate.js';
 import { PeriodicTask } from './periodic-task.js';
 import { type StartHeartbeatOptions, StartHeartbeatOptionsSchema } from './schemas.js';
 
@@ -45,7 +45,7 @@ export function startRunHeartbeat(
   beat: () => Promise<unknown>,
 ): HeartbeatHandle {
   assertValidId(runId, 'runId');
-  const { intervalMs, onError } = parseInput(StartHeartbeatOptionsSchema, options, 'heartbeat options');
+  const { intervalMs, onError } = parseOptions(StartHeartbeatOptionsSchema, options, 'heartbeat options');
   const timer: HeartbeatHandle = startHeartbeatTimer({ beat, intervalMs, onError, onStop: () => timers.delete(timer) });
   timers.add(timer);
   return timer;

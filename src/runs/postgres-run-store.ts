@@ -4,7 +4,7 @@ import { type Clock, nextStamp, systemClock } from '../storage/clock.js';
 import { CorruptStoreError, NotFoundError, ValidationError } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
 import { Lifecycle } from '../storage/lifecycle.js';
-import { parseInput } from '../storage/validate.js';
+import { parseOptions } from '../storage/validate.js';
 import { type CleanupHandle, startRunCleanup } from './cleanup-timer.js';
 import { type HeartbeatHandle, startRunHeartbeat } from './heartbeat-timer.js';
 import { parseStoredRun } from './parse-stored-run.js';
@@ -338,7 +338,7 @@ export class PostgresRunStore implements RunStore {
    */
   async list(filter: ListRunsFilter = {}): Promise<AnalysisRun[]> {
     this.#life.check();
-    const query = parseInput(ListRunsFilterSchema, filter, 'run filter');
+    const query = parseOptions(ListRunsFilterSchema, filter, 'run filter');
     return this.#life.run(() => this.#select('listing runs', query, undefined, query.limit));
   }
 
@@ -349,7 +349,7 @@ export class PostgresRunStore implements RunStore {
    */
   async page(options: PageRunsOptions): Promise<RunPage> {
     this.#life.check();
-    const query = parseInput(PageRunsOptionsSchema, options, 'page options');
+    const query = parseOptions(PageRunsOptionsSchema, options, 'page options');
     const order = query.order ?? 'newest';
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, order);
     return this.#life.run(async () => {
@@ -368,7 +368,7 @@ export class PostgresRunStore implements RunStore {
   async delete(runId: string, options: DeleteRunOptions = {}): Promise<boolean> {
     this.#life.check();
     assertValidId(runId, 'runId');
-    const { force = false } = parseInput(DeleteRunOptionsSchema, options, 'delete options');
+    const { force = false } = parseOptions(DeleteRunOptionsSchema, options, 'delete options');
     return this.#life.run(async () => {
       const now = this.#now();
       return this.#locked(`deleting run '${runId}'`, runId, async (held) => {

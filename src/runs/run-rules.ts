@@ -11,7 +11,7 @@ import {
   ValidationError,
 } from '../storage/errors.js';
 import { assertValidId } from '../storage/ids.js';
-import { parseInput, toJsonValue } from '../storage/validate.js';
+import { parseInput, parseOptions, toJsonValue } from '../storage/validate.js';
 import { rememberJsonText } from './beat-file.js';
 import {
   type AnalysisRun,
@@ -379,7 +379,7 @@ export interface CleanupPass {
 
 /** @throws ValidationError for bad options (a `now` that is not whole epoch ms in range). */
 export function parseCleanupOptions(options: CleanupOptions, clock: Clock, defaultStaleAfterMs: number): CleanupPass {
-  const parsed = parseInput(CleanupOptionsSchema, options, 'cleanup options');
+  const parsed = parseOptions(CleanupOptionsSchema, options, 'cleanup options');
   return {
     retentionMs: parsed.retentionMs,
     staleAfterMs: parsed.staleAfterMs ?? defaultStaleAfterMs,

@@ -6,7 +6,21 @@ import { ValidationError } from './errors.js';
  * names every bad field. Stores call this before any file is touched.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input);
+  return verdict(schema.safeParse(input), what);
+}
+
+/**
+ * {@link parseInput} for options and filters: inputs a process parses once or now and then (a
+ * constructor's options, a list filter, a timer's settings). zod's first parse of an object
+ * schema compiles a parser for it with `new Function`, which pays back only over many parses;
+ * here it would be most of the cost of opening the stores in a fresh process (a CLI command).
+ * The verdict is the same: `jitless` takes zod's reference path.
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  return verdict(schema.safeParse(input, { jitless: true }), what);
+}
+
+function verdict<T>(result: z.ZodSafeParseResult<T>, what: string): T {
   if (result.success) return result.data;
   throw new ValidationError(`invalid ${what}: ${describeIssues(result.error.issues, 5)}`, result.error.issues);
 }
