@@ -20,8 +20,14 @@ export interface LockOptions {
   onCompromised?: (error: Error) => void;
 }
 
-/** A held lock. `release()` is idempotent. */
+/** A held lock. */
 export interface HeldLock {
+  /**
+   * Removes the lock. Idempotent, and never rejects: it comes after the guarded write, which is
+   * on disk by then and must not be reported as failed. A lock directory the disk refuses to
+   * remove is left behind; this process takes it over at its next lock (the owner record names a
+   * process that no longer holds it), other processes once it goes stale (`staleMs`).
+   */
   release(): Promise<void>;
   /** True once the lock was lost (see {@link LockOptions.onCompromised}). */
   readonly compromised: boolean;
@@ -33,6 +39,11 @@ interface OwnerRecord {
 }
 
 const HOST = os.hostname();
+/**
+ * The lock directories this process holds now. A directory whose owner record names this process
+ * but which is not in here was left by a release the disk refused: nobody holds it.
+ */
+const heldHere = new Set<string>();
 const OWNER_FILE = 'owner.json';
 /** The owner record is created exclusively ('wx': O_EXCL, which never follows a link at the name). */
 const CREATE_OWNER = 'wx';
@@ -153,7 +164,9 @@ function takeOverDeadOwner(file: string): boolean {
   const owner = readOwner(lockDir);
   if (owner === undefined) {
     if (!isOwnerlessAndOld(lockDir)) return false;
-  } else if (owner.host !== HOST || owner.pid === process.pid || isAlive(owner.pid)) {
+  } else if (owner.host !== HOST) {
+    return false;
+  } else if (owner.pid === process.pid ? heldHere.has(lockDir) : isAlive(owner.pid)) {
     return false;
   }
   // Move it aside first: a rename is atomic, so of two processes that saw the same dead owner
@@ -176,6 +189,19 @@ function takeOverDeadOwner(file: string): boolean {
   }
   fs.rmSync(grave, { recursive: true, force: true });
   return true;
+}
+
+/**
+ * Writes this process's owner record into a lock directory it has just created. Writing it changes
+ * the directory's mtime, which proper-lockfile reads as someone else touching the lock at its
+ * next refresh: the mtime is put back as it was.
+ */
+function writeOwner(lockDir: string): void {
+  const { atime, mtime } = fs.lstatSync(lockDir);
+  fs.writeFileSync(path.join(lockDir, OWNER_FILE), JSON.stringify({ pid: process.pid, host: HOST }), {
+    flag: CREATE_OWNER,
+  });
+  fs.utimesSync(lockDir, atime, mtime);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -217,13 +243,15 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
           options.onCompromised?.(error);
         },
       });
-      // Writing the owner record changes the directory's mtime, which proper-lockfile reads as
-      // someone else touching the lock at its next refresh: put the mtime back as it was.
-      const { atime, mtime } = fs.statSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, OWNER_FILE), JSON.stringify({ pid: process.pid, host: HOST }), {
-        flag: CREATE_OWNER,
-      });
-      fs.utimesSync(lockDir, atime, mtime);
+      try {
+        writeOwner(lockDir);
+      } catch (cause) {
+        // A full disk refuses even this small file: give the lock back rather than hold it
+        // ownerless (another process would take it over in a few seconds) with its refresh running.
+        await release().catch(() => {});
+        throw new StoreIOError(lockDir, 'writing the lock owner record', cause);
+      }
+      heldHere.add(lockDir);
       let released = false;
       return {
         get compromised() {
@@ -232,15 +260,18 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
         async release() {
           if (released) return;
           released = true;
+          heldHere.delete(lockDir);
           if (compromised) return;
           try {
             await release();
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'ERELEASED') throw error;
+          } catch {
+            // Already released (ERELEASED), or the disk refused to remove the directory: see the
+            // interface. Either way no one holds the lock any more.
           }
         },
       };
     } catch (error) {
+      if (error instanceof StoreIOError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
         const parent = path.dirname(path.resolve(file));

@@ -6,6 +6,7 @@ import { type ItemDoc, itemFormat } from '../helpers/item-format.js';
 import { tempDir } from '../helpers/tmp.js';
 import { describeOutcomes, type FaultCase, sweepFaults } from './fault-sweep.js';
 import { FaultyIO, strayTemps } from './faulty-io.js';
+import { refuseLockRemoval } from './lock-removal-faults.js';
 
 const fileIn = (root: string) => path.join(root, 'doc.json');
 const open = (root: string, io: FaultyIO): ItemDoc => openDocument(itemFormat, { file: fileIn(root), io });
@@ -162,12 +163,22 @@ describe('DurableDocument under injected disk faults', () => {
   });
 });
 
-// The lock is taken through the file system directly (proper-lockfile on `<file>.lock`), not
-// through StorageIO: faults while creating, refreshing or removing the lock directory cannot be
-// injected. Needed seam: lock operations (mkdir/stat/utimes/rm of the lock directory and the
-// owner record write) routed through StorageIO, or an `fs` option on LockOptions passed on to
-// proper-lockfile. With it, these become sweeps like the ones above. (A lock directory the disk
-// refuses to create is already reported as StoreIOError: test/storage/lock.test.ts.)
-describe('lock faults (needs a lock seam in StorageIO)', () => {
-  it.todo('a failure to release the lock does not fail the write that was acknowledged');
+// The lock is taken with node:fs directly (proper-lockfile on `<file>.lock`), not through
+// StorageIO: its faults are installed in node:fs itself (lock-removal-faults.ts).
+describe('lock faults', () => {
+  it('a failure to release the lock does not fail the write that was acknowledged', async () => {
+    const root = tempDir();
+    const doc = openDocument(itemFormat, { file: fileIn(root), lock: { waitMs: 0, staleMs: 60_000 } });
+    const heal = refuseLockRemoval('EIO');
+    try {
+      await expect(put(doc, 'a', 1)).resolves.toBe(1);
+      expect(fs.existsSync(`${fileIn(root)}.lock`)).toBe(true);
+    } finally {
+      heal();
+    }
+    expect((await observe(open(root, new FaultyIO()))).entries).toEqual([{ id: 'a', n: 1 }]);
+    // The lock left behind names this process, which no longer holds it: taken over at once.
+    await expect(put(doc, 'b', 2)).resolves.toBe(2);
+    expect(fs.existsSync(`${fileIn(root)}.lock`)).toBe(false);
+  });
 });

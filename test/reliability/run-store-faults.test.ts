@@ -10,6 +10,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { describeOutcomes, type FaultCase, type FaultOutcome, sweepFaults } from './fault-sweep.js';
 import { FaultyEventLogIO } from './faulty-event-io.js';
 import { type FaultInjector, FaultyIO } from './faulty-io.js';
+import { refuseLockRemoval } from './lock-removal-faults.js';
 
 const T0 = 1_700_000_000_000;
 const STALE_MS = 1_000;
@@ -254,5 +255,25 @@ describe('AnalysisRunStore beat files on a disk that takes part of a write, or n
     await expect(runs.create({ runId: 'a', sessionId: 's', question: 'q' })).rejects.toBeInstanceOf(StoreIOError);
     expect(fs.readdirSync(path.join(dir, 'active'))).toEqual([]);
     expect(await openRuns(dir).get('a')).toBeUndefined();
+  });
+});
+
+describe('AnalysisRunStore when the disk refuses to remove a run lock', () => {
+  it('acknowledges the status change it wrote, and takes the lock left behind over at its next change', async () => {
+    now = T0;
+    const dir = path.join(tempDir(), 'analysis_runs');
+    const runs = new AnalysisRunStore({ dir, clock, staleAfterMs: STALE_MS, lock: { waitMs: 0, staleMs: 60_000 } });
+    await runs.create({ runId: 'a', sessionId: 's', question: 'q' });
+    const heal = refuseLockRemoval('EIO');
+    let started: AnalysisRun;
+    try {
+      started = await runs.start('a');
+    } finally {
+      heal();
+    }
+    expect(started.status).toBe('running');
+    expect(await new AnalysisRunStore({ dir }).get('a')).toEqual(started);
+    now += 10;
+    await expect(runs.complete('a')).resolves.toMatchObject({ status: 'completed' });
   });
 });

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectMemoryStore } from '../../src/memory/index.js';
-import { nodeIOWith, openDocument, StoreIOError } from '../../src/storage/index.js';
+import { acquireLock, lockPathOf, nodeIOWith, openDocument, StoreIOError } from '../../src/storage/index.js';
 import { diskThatTakes } from '../helpers/disk-that-fills.js';
 import { itemFormat } from '../helpers/item-format.js';
 import { canMountTmpfs, fillDisk, mountSmallDisk, NO_TMPFS_REASON } from '../helpers/small-disk.js';
@@ -45,6 +45,29 @@ describe.skipIf(!canMountTmpfs)(`a JSON store on a real 1 MiB tmpfs that fills u
     fs.rmSync(ballast);
     await store.save(entry('big', 'x'.repeat(300_000)));
     expect((await fresh.get('big'))?.insight).toHaveLength(300_000);
+  });
+});
+
+describe.skipIf(!canMountTmpfs)(`a lock on a real tmpfs with no room left (${NO_TMPFS_REASON})`, () => {
+  let disk: { dir: string; unmount(): void };
+  beforeAll(() => {
+    disk = mountSmallDisk('1m');
+  });
+  afterAll(() => disk.unmount());
+
+  it('refuses with StoreIOError when the owner record does not fit, leaves no lock, and locks once space is freed', async () => {
+    const file = path.join(disk.dir, 'data.json');
+    const ballast = fillDisk(disk.dir, 0);
+    // A directory takes no data block on tmpfs: the lock directory is made, its owner record is not.
+    const error = await acquireLock(file, { waitMs: 0, staleMs: 60_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreIOError);
+    expect(error).toMatchObject({ code: 'IO', errno: 'ENOSPC' });
+    expect(fs.existsSync(lockPathOf(file))).toBe(false);
+
+    fs.rmSync(ballast);
+    const held = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
+    await held.release();
+    expect(fs.readdirSync(disk.dir)).toEqual([]);
   });
 });
 

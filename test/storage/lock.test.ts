@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LockError, StoreIOError } from '../../src/storage/errors.js';
 import { acquireLock, lockPathOf } from '../../src/storage/lock.js';
 import { tempDir } from '../helpers/tmp.js';
+import { refuseLockRemoval } from '../reliability/lock-removal-faults.js';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -102,5 +103,33 @@ describe('acquireLock', () => {
     await first.release();
     await (await second).release();
     expect(order).toEqual(['first releases', 'second']);
+  });
+});
+
+describe('acquireLock when the disk refuses to remove the lock directory', () => {
+  it('release() resolves: the write it guarded is on disk already', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    const held = await acquireLock(file, { waitMs: 0 });
+    const heal = refuseLockRemoval('EROFS');
+    try {
+      await expect(held.release()).resolves.toBeUndefined();
+    } finally {
+      heal();
+    }
+    expect(fs.existsSync(lockPathOf(file))).toBe(true);
+  });
+
+  it('takes over at once, in the same process, the lock directory such a release left behind', async () => {
+    const file = path.join(tempDir(), 'data.json');
+    const first = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
+    const heal = refuseLockRemoval('EIO');
+    try {
+      await first.release();
+    } finally {
+      heal();
+    }
+    const second = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
+    await second.release();
+    expect(fs.existsSync(lockPathOf(file))).toBe(false);
   });
 });
