@@ -7,6 +7,7 @@
  */
 import { AgentEventLog } from '../src/events/index.js';
 import { SqliteEventPeer } from './events-sqlite.js';
+import { peakRssKb } from './peak-rss.mjs';
 
 const [mode, location, runId] = process.argv.slice(2);
 if ((mode !== 'ours' && mode !== 'sqlite') || location === undefined || runId === undefined) {
@@ -23,7 +24,7 @@ async function replay(): Promise<{ events: number; baselineRss: number; peakRss:
   await new Promise((resolve) => setTimeout(resolve, 50));
   global.gc?.();
   const baselineRss = process.memoryUsage.rss();
-  const maxRssBefore = process.resourceUsage().maxRSS * 1024;
+  const maxRssBefore = peakRssKb() * 1024;
   let peakRss = baselineRss;
   let events = 0;
   const iterable: AsyncIterable<unknown> | Iterable<unknown> = log ? log.read(runId!) : peer!.read(runId!);
@@ -32,8 +33,8 @@ async function replay(): Promise<{ events: number; baselineRss: number; peakRss:
     if (++events % SAMPLE_EVERY === 0) peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
-  // maxRSS is the process's peak since it started; it only counts when replay pushed it higher.
-  const maxRssAfter = process.resourceUsage().maxRSS * 1024;
+  // The process's own peak since it started (peak-rss.mjs); it only counts when replay pushed it higher.
+  const maxRssAfter = peakRssKb() * 1024;
   await log?.close();
   peer?.close();
   return { events, baselineRss, peakRss, maxRssGrowth: Math.max(0, maxRssAfter - Math.max(maxRssBefore, baselineRss)) };

@@ -71,10 +71,10 @@ async function inProcess(root: string): Promise<BenchRow[]> {
   const zod: number[] = [];
   const bare: number[] = [];
   const bareRss: number[] = [];
-  const bareScript = 'process.stdout.write(JSON.stringify([performance.now(), process.resourceUsage().maxRSS]))';
+  const bareScript = path.join(import.meta.dirname, 'peak-rss.mjs');
   const zodUrl = import.meta.resolve('zod');
   for (let trial = 0; trial < TRIALS; trial++) {
-    const [bareMs, bareKb] = JSON.parse((await spawnNode(['-e', bareScript])).stdout) as [number, number];
+    const [bareMs, bareKb] = JSON.parse((await spawnNode([bareScript])).stdout) as [number, number];
     bare.push(bareMs);
     bareRss.push(bareKb / 1024);
     zod.push(Number((await spawnNode(['--input-type=module', '-e', zodScript(zodUrl)])).stdout));
