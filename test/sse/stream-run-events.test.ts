@@ -308,23 +308,27 @@ describe('streamRunEvents', () => {
   it('stops following and releases its timers when the client disconnects', async () => {
     const events = new MemoryEventSource();
     running(events);
-    // Timers of earlier tests (sockets closing, servers' timeouts) run out first, so that the count
-    // below is this stream's alone.
-    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
-    let timersBefore = timers();
-    for (let settled = 0; settled < 3; ) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      settled = timers() === timersBefore ? settled + 1 : 0;
-      timersBefore = timers();
+    // The keep-alive interval is watched by its handle: a count of the process's timers also moves
+    // when a timer of an earlier test (a socket's, a server's) runs out meanwhile.
+    const setSpy = vi.spyOn(globalThis, 'setInterval');
+    const clearSpy = vi.spyOn(globalThis, 'clearInterval');
+    try {
+      const { url, results } = await serve(events, { keepAliveMs: 60_000 });
+      const { request } = await getUntil(`${url}/run-1`, (body) => body.includes('id:2\n'));
+      expect(events.activeFollows).toBe(1);
+      const keepAlives = setSpy.mock.calls.flatMap((call, index) =>
+        call[1] === 60_000 ? [setSpy.mock.results[index]?.value] : [],
+      );
+      expect(keepAlives).toHaveLength(1);
+      request.destroy();
+      const result = await results[0];
+      expect(result).toMatchObject({ outcome: 'client_closed', sent: 2, lastSent: 2 });
+      expect(events.activeFollows).toBe(0);
+      expect(clearSpy.mock.calls.map((call) => call[0])).toContain(keepAlives[0]);
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
     }
-    const { url, results } = await serve(events, { keepAliveMs: 60_000 });
-    const { request } = await getUntil(`${url}/run-1`, (body) => body.includes('id:2\n'));
-    expect(events.activeFollows).toBe(1);
-    request.destroy();
-    const result = await results[0];
-    expect(result).toMatchObject({ outcome: 'client_closed', sent: 2, lastSent: 2 });
-    expect(events.activeFollows).toBe(0);
-    expect(timers()).toBe(timersBefore); // the 60 s keep-alive timer is gone
   });
 
   it('answers 500 and reports the error when the log cannot be read', async () => {
