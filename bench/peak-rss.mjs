@@ -3,13 +3,7 @@
 // high-water mark over the exec. A bench child spawned by a runner that has just built a 1M-event
 // log would report the runner's memory, not its own. /proc/self/status's VmHWM is the high-water
 // mark of this process's own address space; elsewhere maxRSS is the best there is.
-//
-// Run as a script (`node bench/peak-rss.mjs`) it is the bare-node peer of the startup bench:
-// prints `[ms since process start at its first line, peak RSS in KiB]`.
-const firstLineMs = performance.now();
-
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 
 /** This process's own peak resident set, KiB. */
 export function peakRssKb() {
@@ -18,8 +12,4 @@ export function peakRssKb() {
     if (match) return Number(match[1]);
   }
   return process.resourceUsage().maxRSS;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.stdout.write(JSON.stringify([firstLineMs, peakRssKb()]));
 }

@@ -71,7 +71,7 @@ async function inProcess(root: string): Promise<BenchRow[]> {
   const zod: number[] = [];
   const bare: number[] = [];
   const bareRss: number[] = [];
-  const bareScript = path.join(import.meta.dirname, 'peak-rss.mjs');
+  const bareScript = path.join(import.meta.dirname, 'bare-child.mjs');
   const zodUrl = import.meta.resolve('zod');
   for (let trial = 0; trial < TRIALS; trial++) {
     const [bareMs, bareKb] = JSON.parse((await spawnNode([bareScript])).stdout) as [number, number];
