@@ -19,57 +19,52 @@ const entry = (entryId: string, insight: string) => ({
 
 if (!canMountTmpfs) console.log(`test/storage/full-disk.test.ts: real-disk cases skipped (${NO_TMPFS_REASON})`);
 
-describe.skipIf(!canMountTmpfs)(`a JSON store on a real 1 MiB tmpfs that fills up (${NO_TMPFS_REASON})`, () => {
-  let disk: { dir: string; unmount(): void };
-  beforeAll(() => {
-    disk = mountSmallDisk('1m');
-  });
-  afterAll(() => disk.unmount());
+describe.skipIf(!canMountTmpfs)(
+  `a JSON store and its lock on a real 1 MiB tmpfs that fills up (${NO_TMPFS_REASON})`,
+  () => {
+    let disk: { dir: string; unmount(): void };
+    beforeAll(() => {
+      disk = mountSmallDisk('1m');
+    });
+    afterAll(() => disk.unmount());
 
-  it('rejects a save that does not fit with StoreIOError ENOSPC, keeps every earlier entry and works once space is freed', async () => {
-    const file = path.join(disk.dir, 'analysis_project_memory.json');
-    const store = new ProjectMemoryStore({ path: file, clock: () => 1_700_000_000_000 });
-    for (let i = 0; i < 5; i++) await store.save(entry(`e${i}`, `insight ${i}`));
-    const bytes = fs.readFileSync(file);
-    const ballast = fillDisk(disk.dir, 100_000);
+    it('rejects a save that does not fit with StoreIOError ENOSPC, keeps every earlier entry and works once space is freed', async () => {
+      const file = path.join(disk.dir, 'analysis_project_memory.json');
+      const store = new ProjectMemoryStore({ path: file, clock: () => 1_700_000_000_000 });
+      for (let i = 0; i < 5; i++) await store.save(entry(`e${i}`, `insight ${i}`));
+      const bytes = fs.readFileSync(file);
+      const ballast = fillDisk(disk.dir, 100_000);
 
-    const error = await store.save(entry('big', 'x'.repeat(300_000))).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreIOError);
-    expect(error).toMatchObject({ code: 'IO', errno: 'ENOSPC', inDoubt: false });
-    expect(fs.readFileSync(file)).toEqual(bytes);
-    expect(fs.readdirSync(disk.dir).sort()).toEqual(['analysis_project_memory.json', 'ballast']);
-    const fresh = new ProjectMemoryStore({ path: file });
-    expect((await fresh.list()).map((e) => e.entryId)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
-    expect((await store.list()).map((e) => e.entryId)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+      const error = await store.save(entry('big', 'x'.repeat(300_000))).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreIOError);
+      expect(error).toMatchObject({ code: 'IO', errno: 'ENOSPC', inDoubt: false });
+      expect(fs.readFileSync(file)).toEqual(bytes);
+      expect(fs.readdirSync(disk.dir).sort()).toEqual(['analysis_project_memory.json', 'ballast']);
+      const fresh = new ProjectMemoryStore({ path: file });
+      expect((await fresh.list()).map((e) => e.entryId)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+      expect((await store.list()).map((e) => e.entryId)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
 
-    fs.rmSync(ballast);
-    await store.save(entry('big', 'x'.repeat(300_000)));
-    expect((await fresh.get('big'))?.insight).toHaveLength(300_000);
-  });
-});
+      fs.rmSync(ballast);
+      await store.save(entry('big', 'x'.repeat(300_000)));
+      expect((await fresh.get('big'))?.insight).toHaveLength(300_000);
+    });
 
-describe.skipIf(!canMountTmpfs)(`a lock on a real tmpfs with no room left (${NO_TMPFS_REASON})`, () => {
-  let disk: { dir: string; unmount(): void };
-  beforeAll(() => {
-    disk = mountSmallDisk('1m');
-  });
-  afterAll(() => disk.unmount());
+    it('refuses with StoreIOError when the owner record does not fit, leaves no lock, and locks once space is freed', async () => {
+      const file = path.join(disk.dir, 'data.json');
+      const ballast = fillDisk(disk.dir, 0);
+      // A directory takes no data block on tmpfs: the lock directory is made, its owner record is not.
+      const error = await acquireLock(file, { waitMs: 0, staleMs: 60_000 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreIOError);
+      expect(error).toMatchObject({ code: 'IO', errno: 'ENOSPC' });
+      expect(fs.existsSync(lockPathOf(file))).toBe(false);
 
-  it('refuses with StoreIOError when the owner record does not fit, leaves no lock, and locks once space is freed', async () => {
-    const file = path.join(disk.dir, 'data.json');
-    const ballast = fillDisk(disk.dir, 0);
-    // A directory takes no data block on tmpfs: the lock directory is made, its owner record is not.
-    const error = await acquireLock(file, { waitMs: 0, staleMs: 60_000 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StoreIOError);
-    expect(error).toMatchObject({ code: 'IO', errno: 'ENOSPC' });
-    expect(fs.existsSync(lockPathOf(file))).toBe(false);
-
-    fs.rmSync(ballast);
-    const held = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
-    await held.release();
-    expect(fs.readdirSync(disk.dir)).toEqual([]);
-  });
-});
+      fs.rmSync(ballast);
+      const held = await acquireLock(file, { waitMs: 0, staleMs: 60_000 });
+      await held.release();
+      expect(fs.existsSync(lockPathOf(file))).toBe(false);
+    });
+  },
+);
 
 describe('atomic replace on a disk that takes only part of the bytes (short write, any user)', () => {
   it('rejects with StoreIOError ENOSPC and leaves the old file and no temp file', async () => {
