@@ -290,7 +290,7 @@ export class FileEventBackend implements EventBackend {
           handle.close();
         } catch {}
       }
-      await lock.release().catch(() => {});
+      await lock.release();
       throw ioError(opened.length === 1 ? this.indexFile(runId) : file, 'opening', error);
     }
   }
@@ -746,9 +746,7 @@ export class FileEventBackend implements EventBackend {
     this.#runs.delete(runId);
     this.#flushIndex(run, true);
     this.#closeFiles(run);
-    const closing = (async () => {
-      await run.lock.release().catch(() => {});
-    })();
+    const closing = run.lock.release();
     this.#closing.set(runId, closing);
     await closing;
     if (this.#closing.get(runId) === closing) this.#closing.delete(runId);
@@ -1060,7 +1058,7 @@ export class FileEventBackend implements EventBackend {
     } catch (error) {
       throw new StoreIOError(file, 'deleting', error);
     } finally {
-      await lock.release().catch(() => {});
+      await lock.release();
     }
     return true;
   }
@@ -1123,7 +1121,7 @@ export class FileEventBackend implements EventBackend {
     } finally {
       log?.close();
       idx?.close();
-      await lock?.release().catch(() => {});
+      await lock?.release();
     }
   }
 

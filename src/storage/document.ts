@@ -18,7 +18,7 @@ export interface Snapshot<E, M, L> {
  * or memory (the twin behind every store's `inMemory()`).
  */
 export interface DocumentAdapter<E, M, L> {
-  /** Serialises writers across processes; resolves to the release function. */
+  /** Serialises writers across processes; resolves to the release function, which never rejects. */
   lock(): Promise<() => Promise<void>>;
   /**
    * The current snapshot. `locked` says the caller holds the lock, so the adapter must check the
@@ -252,7 +252,7 @@ export class DurableDocument<E, M, L> {
       failure = error instanceof StoreError ? error : new StoreIOError('the store file', 'writing', error);
     }
     // Release before anyone hears back, so a caller never observes its own lock still held.
-    await release?.().catch(() => {});
+    await release?.();
     batch.forEach((pending, index) => {
       const outcome = settled[index];
       if (failure !== undefined) pending.reject(failure);

@@ -221,57 +221,70 @@ async function loadProperLockfile(): Promise<typeof import('proper-lockfile')> {
  * host is taken over at once; any other lock after `staleMs` without a refresh.
  *
  * @throws {@link LockError} when the lock could not be taken in time.
+ * @throws {@link StoreIOError} when the disk refuses the lock directory or its owner record.
  */
 export async function acquireLock(file: string, options: LockOptions = {}): Promise<HeldLock> {
+  const lockDir = lockPathOf(file);
+  let compromised = false;
+  const release = await takeLockDir(file, options, (error) => {
+    compromised = true;
+    options.onCompromised?.(error);
+  });
+  try {
+    writeOwner(lockDir);
+  } catch (cause) {
+    // A full disk refuses even this small file: give the lock back rather than hold it ownerless
+    // (another process would take it over in a few seconds) with its refresh running.
+    await release().catch(() => {});
+    throw new StoreIOError(lockDir, 'writing the lock owner record', cause);
+  }
+  heldHere.add(lockDir);
+  let released = false;
+  return {
+    get compromised() {
+      return compromised;
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      heldHere.delete(lockDir);
+      if (compromised) return;
+      try {
+        await release();
+      } catch {
+        // Already released (ERELEASED), or the disk refused to remove the directory: see the
+        // interface. Either way no one holds the lock any more.
+      }
+    },
+  };
+}
+
+/**
+ * Creates the lock directory with proper-lockfile, retrying (and taking over dead owners' locks)
+ * until `waitMs` is up. Resolves to proper-lockfile's release function.
+ */
+async function takeLockDir(
+  file: string,
+  options: LockOptions,
+  onCompromised: (error: Error) => void,
+): Promise<() => Promise<void>> {
   const lockfile = properLockfile ?? (await loadProperLockfile());
   const waitMs = options.waitMs ?? 10_000;
   const staleMs = options.staleMs ?? 10_000;
   const deadline = Date.now() + waitMs;
   const lockDir = lockPathOf(file);
-  let compromised = false;
   let delay = 1;
   for (;;) {
     try {
-      const release = await lockfile.lock(file, {
+      return await lockfile.lock(file, {
         realpath: false,
         lockfilePath: lockDir,
         stale: staleMs,
         retries: 0,
         fs: lockFs,
-        onCompromised: (error) => {
-          compromised = true;
-          options.onCompromised?.(error);
-        },
+        onCompromised,
       });
-      try {
-        writeOwner(lockDir);
-      } catch (cause) {
-        // A full disk refuses even this small file: give the lock back rather than hold it
-        // ownerless (another process would take it over in a few seconds) with its refresh running.
-        await release().catch(() => {});
-        throw new StoreIOError(lockDir, 'writing the lock owner record', cause);
-      }
-      heldHere.add(lockDir);
-      let released = false;
-      return {
-        get compromised() {
-          return compromised;
-        },
-        async release() {
-          if (released) return;
-          released = true;
-          heldHere.delete(lockDir);
-          if (compromised) return;
-          try {
-            await release();
-          } catch {
-            // Already released (ERELEASED), or the disk refused to remove the directory: see the
-            // interface. Either way no one holds the lock any more.
-          }
-        },
-      };
     } catch (error) {
-      if (error instanceof StoreIOError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
         const parent = path.dirname(path.resolve(file));
