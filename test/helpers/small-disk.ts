@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Mounting a size-limited tmpfs needs root (and Linux); tests that need one skip without it. */
 export const canMountTmpfs = process.platform === 'linux' && process.getuid?.() === 0;
@@ -30,4 +31,22 @@ export function fillDisk(dir: string, leave: number): string {
   const size = Math.max(0, bavail * bsize - leave);
   fs.writeFileSync(ballast, Buffer.alloc(size));
   return ballast;
+}
+
+/**
+ * A tmpfs of `size` mounted before the tests of the enclosing `describe` and unmounted after them.
+ * Call inside the `describe`; read `disk.dir` in the tests.
+ */
+export function useSmallDisk(size: string): { readonly dir: string } {
+  let disk: { dir: string; unmount(): void } | undefined;
+  beforeAll(() => {
+    disk = mountSmallDisk(size);
+  });
+  afterAll(() => disk?.unmount());
+  return {
+    get dir() {
+      if (!disk) throw new Error('useSmallDisk: the disk is mounted in beforeAll; read dir inside a test');
+      return disk.dir;
+    },
+  };
 }

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AnalysisRunStore, StoreIOError } from '../../src/index.js';
 import { diskThatTakes } from '../helpers/disk-that-fills.js';
-import { canMountTmpfs, fillDisk, mountSmallDisk, NO_TMPFS_REASON } from '../helpers/small-disk.js';
+import { canMountTmpfs, fillDisk, NO_TMPFS_REASON, useSmallDisk } from '../helpers/small-disk.js';
 import { snapshotFiles, tempDir } from '../helpers/tmp.js';
 
 const BIG_RESULT = { text: 'x'.repeat(300_000) };
@@ -28,11 +28,7 @@ async function completeOnFullDisk(dir: string, store: AnalysisRunStore, fill: ()
 if (!canMountTmpfs) console.log(`test/runs/full-disk.test.ts: real-disk case skipped (${NO_TMPFS_REASON})`);
 
 describe.skipIf(!canMountTmpfs)(`AnalysisRunStore on a real 1 MiB tmpfs that fills up (${NO_TMPFS_REASON})`, () => {
-  let disk: { dir: string; unmount(): void };
-  beforeAll(() => {
-    disk = mountSmallDisk('1m');
-  });
-  afterAll(() => disk.unmount());
+  const disk = useSmallDisk('1m');
 
   it('refuses a run record that does not fit with StoreIOError ENOSPC, keeps the run as it was, and completes it once space is freed', async () => {
     const dir = path.join(disk.dir, 'analysis_runs');

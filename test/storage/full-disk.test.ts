@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProjectMemoryStore } from '../../src/memory/index.js';
 import { acquireLock, lockPathOf, nodeIOWith, openDocument, StoreIOError } from '../../src/storage/index.js';
 import { diskThatTakes } from '../helpers/disk-that-fills.js';
 import { itemFormat } from '../helpers/item-format.js';
-import { canMountTmpfs, fillDisk, mountSmallDisk, NO_TMPFS_REASON } from '../helpers/small-disk.js';
+import { canMountTmpfs, fillDisk, NO_TMPFS_REASON, useSmallDisk } from '../helpers/small-disk.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const entry = (entryId: string, insight: string) => ({
@@ -22,11 +22,7 @@ if (!canMountTmpfs) console.log(`test/storage/full-disk.test.ts: real-disk cases
 describe.skipIf(!canMountTmpfs)(
   `a JSON store and its lock on a real 1 MiB tmpfs that fills up (${NO_TMPFS_REASON})`,
   () => {
-    let disk: { dir: string; unmount(): void };
-    beforeAll(() => {
-      disk = mountSmallDisk('1m');
-    });
-    afterAll(() => disk.unmount());
+    const disk = useSmallDisk('1m');
 
     it('rejects a save that does not fit with StoreIOError ENOSPC, keeps every earlier entry and works once space is freed', async () => {
       const file = path.join(disk.dir, 'analysis_project_memory.json');
