@@ -101,6 +101,9 @@ export const FollowEventsOptionsSchema = z.object({
   signal: z.instanceof(AbortSignal).optional(),
 });
 
+/** Options of `verify`: `repair` cuts a damaged tail and rebuilds the index. */
+export const VerifyEventsOptionsSchema = z.object({ repair: z.boolean().optional() });
+
 /** Options of {@link AgentEventLog.follow}. */
 export type FollowEventsOptions = z.infer<typeof FollowEventsOptionsSchema>;
 
@@ -601,8 +604,7 @@ export class AgentEventLog {
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    const repair =
-      parseOptions(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
+    const repair = parseOptions(VerifyEventsOptionsSchema, options, 'verify options').repair ?? false;
     return this.#activity.operation(async () => {
       await this.#settle(runId);
       // The backend releases the run to repair it; re-read the state from disk on the next append.

@@ -18,6 +18,7 @@ import {
   DEFAULT_TERMINAL_TYPES,
   type FollowEventsOptions,
   FollowEventsOptionsSchema,
+  VerifyEventsOptionsSchema,
 } from './agent-event-log.js';
 import type { EventLog } from './event-log.js';
 import { Follower, Followers } from './follower.js';
@@ -508,8 +509,7 @@ export class PostgresEventLog implements EventLog {
   async verify(runId: string, options: { repair?: boolean } = {}): Promise<EventLogVerifyReport> {
     this.#assertOpen();
     assertValidId(runId, 'runId');
-    const repair =
-      parseOptions(z.object({ repair: z.boolean().optional() }), options, 'verify options').repair ?? false;
+    const repair = parseOptions(VerifyEventsOptionsSchema, options, 'verify options').repair ?? false;
     return this.#activity.operation(async () => {
       await this.#settle(runId);
       return this.#db.transaction(`verifying the event log of run '${runId}'`, async (client) => {
